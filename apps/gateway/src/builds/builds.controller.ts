@@ -1,0 +1,63 @@
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { assertSafeId, type BuildPage, type BuildView, ListBuildsQuery, ValidationError } from '#contracts';
+import { RpcClient } from '#bus';
+import { BuildEvents } from './build-events.js';
+
+/** At most this many builds on one `/events` connection. */
+export const MAX_BUILDS_PER_STREAM = 100;
+
+@Controller()
+export class BuildsController {
+  constructor(
+    private readonly rpc: RpcClient,
+    private readonly events: BuildEvents,
+  ) {}
+
+  @Get('builds')
+  list(@Query() query: ListBuildsQuery): Promise<BuildPage> {
+    return this.rpc.call<BuildPage>('builds.list', query);
+  }
+
+  @Get('builds/:id')
+  get(@Param('id') id: string): Promise<BuildView> {
+    return this.rpc.call<BuildView>('builds.get', { build_id: assertSafeId('build id', id) });
+  }
+
+  @Get('builds/:id/events')
+  async buildEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.events.serve([assertSafeId('build id', id)], lastEventIdOf(req), res);
+  }
+
+  @Get('events')
+  async manyBuildEvents(
+    @Query('builds') builds: unknown,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    if (typeof builds !== 'string' || builds.trim() === '') {
+      throw new ValidationError('builds must list one or more build ids, comma-separated', ['builds']);
+    }
+    const ids = [...new Set(builds.split(',').map((id) => assertSafeId('build id', id.trim())))];
+    if (ids.length > MAX_BUILDS_PER_STREAM) {
+      throw new ValidationError(`at most ${MAX_BUILDS_PER_STREAM} builds per stream`, ['builds']);
+    }
+    await this.events.serve(ids, lastEventIdOf(req), res);
+  }
+}
+
+/** `Last-Event-ID` header, or `?lastEventId=` for clients that cannot set headers. */
+export function lastEventIdOf(req: Request): number | undefined {
+  const header = req.headers['last-event-id'];
+  const query = req.query['lastEventId'];
+  const value =
+    typeof header === 'string' && header !== '' ? header : typeof query === 'string' ? query : undefined;
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,15}$/.test(value)) {
+    throw new ValidationError(
+      `Last-Event-ID must be an event id (a stream sequence), not ${JSON.stringify(value.slice(0, 40))}`,
+      ['Last-Event-ID'],
+    );
+  }
+  return Number(value);
+}

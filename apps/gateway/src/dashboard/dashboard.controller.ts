@@ -1,0 +1,12 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { DASHBOARD_HTML } from './dashboard.page.js';
+
+@Controller()
+export class DashboardController {
+  @Get()
+  @Header('Content-Type', 'text/html; charset=utf-8')
+  @Header('Cache-Control', 'no-cache')
+  page(): string {
+    return DASHBOARD_HTML;
+  }
+}

@@ -1,0 +1,55 @@
+import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { TerminusModule } from '@nestjs/terminus';
+import { Logger } from 'nestjs-pino';
+import { ValidationError } from '#contracts';
+import { BusModule } from '#bus';
+import { PlatformModule, type Settings } from '#platform';
+import { BuildEvents } from './builds/build-events.js';
+import { BuildsController } from './builds/builds.controller.js';
+import { DashboardController } from './dashboard/dashboard.controller.js';
+import { HealthController } from './health/health.controller.js';
+import { ErrorFilter } from './http/error-filter.js';
+import { GatewayMetrics, MetricsController } from './metrics/metrics.js';
+
+/** Query strings and bodies are checked against the shared DTOs; a failure is a 400 `INVALID_PAYLOAD`. */
+const validationPipe = new ValidationPipe({
+  transform: true,
+  forbidUnknownValues: false,
+  exceptionFactory: (errors) => {
+    const problems = errors.flatMap((e) => Object.values(e.constraints ?? {}));
+    return new ValidationError(problems.join('; '), problems);
+  },
+});
+
+@Module({})
+export class GatewayModule {
+  static forRoot(settings: Settings): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [PlatformModule.forRoot(settings, 'gateway'), BusModule.forRoot('gateway'), TerminusModule],
+      controllers: [BuildsController, HealthController, MetricsController, DashboardController],
+      providers: [
+        BuildEvents,
+        GatewayMetrics,
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_PIPE, useValue: validationPipe },
+      ],
+    };
+  }
+}
+
+export async function createGateway(settings: Settings): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(settings), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  await app.listen(settings.gateway.port, settings.gateway.host);
+  const url = await app.getUrl();
+  app
+    .get(Logger)
+    .log(`guardkit-stream gateway listening: dashboard at ${url.replace('[::1]', 'localhost')}/`, 'Gateway');
+  return app;
+}

@@ -1,0 +1,130 @@
+import type { Response } from 'express';
+
+export interface SseEvent {
+  /** The JetStream stream sequence; omitted for control events such as `end`. */
+  id?: number;
+  event: string;
+  data: string;
+  /**
+   * Events with the same key supersede each other while they wait for a slow client: a status is a full
+   * snapshot, so only the newest one per build needs to be sent.
+   */
+  conflationKey?: string;
+}
+
+export interface SseOptions {
+  heartbeatMs: number;
+  retryMs: number;
+  queueLimit: number;
+}
+
+export type SseCloseReason = 'client' | 'done' | 'overflow' | 'error';
+
+/**
+ * One SSE response (SPEC 4.2): the headers, a `retry:` hint with jitter, a `: ping` comment every heartbeat,
+ * and a bounded queue for when the socket does not keep up. Waiting status events of the same build are
+ * conflated (the older dropped, the newer placed last, so ids stay in order); past the bound the client is
+ * disconnected and resumes by Last-Event-ID. A slow client never holds up anything else.
+ */
+export class SseConnection {
+  private readonly queue: SseEvent[] = [];
+  private blocked = false;
+  private closed = false;
+  private readonly heartbeat: NodeJS.Timeout;
+  private closeListeners: ((reason: SseCloseReason) => void)[] = [];
+
+  constructor(
+    private readonly res: Response,
+    private readonly options: SseOptions,
+  ) {
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+    res.socket?.setNoDelay(true);
+    const jitter = Math.floor(Math.random() * (options.retryMs / 2));
+    this.write(`retry: ${options.retryMs + jitter}\n\n`);
+    this.heartbeat = setInterval(() => {
+      if (!this.blocked) this.write(': ping\n\n');
+    }, options.heartbeatMs);
+    res.on('close', () => this.finish('client'));
+    res.on('error', () => this.finish('error'));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  onClose(listener: (reason: SseCloseReason) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  send(event: SseEvent): void {
+    if (this.closed) return;
+    if (this.blocked) {
+      this.enqueue(event);
+      return;
+    }
+    this.writeEvent(event);
+  }
+
+  /** Ends the response once everything queued has been written. */
+  end(): void {
+    if (this.closed) return;
+    if (this.blocked) {
+      this.res.once('drain', () => this.end());
+      return;
+    }
+    this.res.end();
+    this.finish('done');
+  }
+
+  private enqueue(event: SseEvent): void {
+    if (event.conflationKey !== undefined) {
+      const older = this.queue.findIndex((e) => e.conflationKey === event.conflationKey);
+      if (older >= 0) this.queue.splice(older, 1);
+    }
+    this.queue.push(event);
+    if (this.queue.length > this.options.queueLimit) {
+      // Too far behind: drop the connection; the client resumes from its last id without a gap.
+      this.res.destroy();
+      this.finish('overflow');
+    }
+  }
+
+  private flush(): void {
+    this.blocked = false;
+    while (!this.blocked && !this.closed) {
+      const next = this.queue.shift();
+      if (!next) return;
+      this.writeEvent(next);
+    }
+  }
+
+  private writeEvent(event: SseEvent): void {
+    const lines = [];
+    if (event.id !== undefined) lines.push(`id: ${event.id}`);
+    lines.push(`event: ${event.event}`);
+    for (const line of event.data.split(/\r?\n/)) lines.push(`data: ${line}`);
+    this.write(`${lines.join('\n')}\n\n`);
+  }
+
+  private write(chunk: string): void {
+    if (this.closed) return;
+    if (!this.res.write(chunk)) {
+      this.blocked = true;
+      this.res.once('drain', () => this.flush());
+    }
+  }
+
+  private finish(reason: SseCloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.queue.length = 0;
+    for (const listener of this.closeListeners) listener(reason);
+    this.closeListeners = [];
+  }
+}

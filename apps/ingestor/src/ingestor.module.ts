@@ -1,0 +1,28 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { BusModule } from '#bus';
+import { PlatformModule, type Settings } from '#platform';
+import { ProgressIngestor } from './progress/progress-ingestor.js';
+import { ProgressWatcher } from './progress/progress-watcher.js';
+import { RejectionPublisher } from './rejections.js';
+
+@Module({})
+export class IngestorModule {
+  static forRoot(settings: Settings): DynamicModule {
+    return {
+      module: IngestorModule,
+      imports: [PlatformModule.forRoot(settings, 'ingestor'), BusModule.forRoot('ingestor')],
+      providers: [RejectionPublisher, ProgressIngestor, ProgressWatcher],
+    };
+  }
+}
+
+export async function createIngestor(settings: Settings) {
+  const app = await NestFactory.createApplicationContext(IngestorModule.forRoot(settings), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  await app.init();
+  return app;
+}

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { runService } from '#platform';
+import { createIngestor } from './ingestor.module.js';
+
+await runService('ingestor', createIngestor);

@@ -1,0 +1,38 @@
+import { createHash } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { createEnvelope, type IngestRejectedPayload } from '#contracts';
+import { Bus, EventPublisher } from '#bus';
+
+export const INGESTOR_SOURCE_ID = 'guardkit-ingestor';
+
+/** Publishes `guardkit.ingest.rejected`: a file the ingestor refused, with the reason. */
+@Injectable()
+export class RejectionPublisher {
+  private readonly logger = new Logger(RejectionPublisher.name);
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly publisher: EventPublisher,
+  ) {}
+
+  async reject(rejection: IngestRejectedPayload): Promise<void> {
+    this.logger.warn(
+      { path: rejection.path, reason: rejection.reason, problems: rejection.problems },
+      `rejected ${rejection.bridge} file`,
+    );
+    // The same file with the same content is one rejection, however often it is seen.
+    const id = createHash('sha256')
+      .update(`${rejection.bridge}\0${rejection.path}\0${rejection.content_sha256 ?? rejection.reason}`)
+      .digest('hex')
+      .slice(0, 40);
+    const envelope = createEnvelope({
+      message_id: `rejected-${id}`,
+      source_id: INGESTOR_SOURCE_ID,
+      event_type: 'ingest_rejected',
+      payload: rejection,
+    });
+    await this.publisher.publish(this.bus.subjects.ingestRejected(), envelope, {
+      msgId: envelope.message_id,
+    });
+  }
+}

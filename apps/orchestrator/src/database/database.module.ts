@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { SETTINGS, type Settings } from '#platform';
+import { dataSourceOptions } from './data-source.js';
+import { ensureDatabase } from './ensure-database.js';
+
+/** PostgreSQL, created if missing and migrated on start. */
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [SETTINGS],
+      useFactory: async (settings: Settings) => {
+        await ensureDatabase(settings.database.url);
+        return { ...dataSourceOptions(settings.database.url), retryAttempts: 3, retryDelay: 1000 };
+      },
+    }),
+  ],
+})
+export class DatabaseModule {}

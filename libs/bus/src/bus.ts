@@ -1,0 +1,86 @@
+import { Logger } from '@nestjs/common';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { type NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { BusUnavailableError, Subjects } from '#contracts';
+import type { Settings } from '#platform';
+
+/**
+ * The one NATS connection of a service, with its JetStream client and manager and the subject builder.
+ * Reconnects forever once connected (NATS restarts are routine); fails fast on the first connect so a
+ * wrong NATS_URL is reported at start rather than hidden.
+ */
+export class Bus {
+  private readonly logger = new Logger(Bus.name);
+  private connected = true;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly subjects: Subjects,
+  ) {
+    void this.watchStatus();
+  }
+
+  static async connect(settings: Settings, service: string): Promise<Bus> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: settings.nats.servers,
+        name: `guardkit-${service}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        pingInterval: 10_000,
+      });
+    } catch (error) {
+      throw new BusUnavailableError(`cannot connect to NATS at ${settings.nats.servers.join(',')}`, {
+        cause: error,
+      });
+    }
+    const jsm = await jetstreamManager(nc, { timeout: settings.nats.requestTimeoutMs }).catch(
+      (error: unknown) => {
+        void nc.close();
+        throw new BusUnavailableError(
+          'NATS answers but JetStream is not enabled (start nats-server with -js)',
+          {
+            cause: error,
+          },
+        );
+      },
+    );
+    const js = jetstream(nc, { timeout: settings.nats.publishTimeoutMs });
+    return new Bus(nc, js, jsm, new Subjects(settings.nats.namespace));
+  }
+
+  /** For readiness: connected now (not closed, not between reconnects). */
+  isConnected(): boolean {
+    return this.connected && !this.nc.isClosed();
+  }
+
+  /** Finishes in-flight work (subscriptions drain, pending publishes flush), then closes. */
+  async drain(): Promise<void> {
+    if (this.nc.isClosed() || this.nc.isDraining()) return;
+    await this.nc.drain();
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      switch (status.type) {
+        case 'disconnect':
+          this.connected = false;
+          this.logger.warn({ server: status.server }, 'NATS disconnected; reconnecting');
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.logger.log({ server: status.server }, 'NATS reconnected');
+          break;
+        case 'error':
+          this.logger.error({ err: status.error }, 'NATS connection error');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}

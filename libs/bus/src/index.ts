@@ -1,0 +1,5 @@
+export * from './bus.js';
+export * from './bus.module.js';
+export * from './event-publisher.js';
+export * from './rpc.js';
+export * from './stream-provisioner.js';

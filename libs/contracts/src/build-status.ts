@@ -1,0 +1,142 @@
+import { Type } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { SAFE_ID_PATTERN } from './ids.js';
+import { ISO_DATE_TIME_PATTERN } from './validation.js';
+
+export const BUILD_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type BuildStatus = (typeof BUILD_STATUSES)[number];
+
+/** Statuses after which a build sends no more events (SSE sends `end` and closes). */
+export const TERMINAL_BUILD_STATUSES: ReadonlySet<string> = new Set<BuildStatus>([
+  'completed',
+  'failed',
+  'cancelled',
+]);
+
+/** What a progress file may say; `error` is GuardKit's older spelling of `failed`. */
+export const INPUT_BUILD_STATUSES = [...BUILD_STATUSES, 'error'] as const;
+
+export class BuildMetricsDto {
+  @IsInt() @Min(0) elapsed_seconds: number;
+  @IsInt() @Min(0) files_created: number;
+  @IsInt() @Min(0) files_modified: number;
+  @IsInt() @Min(0) tests_passed: number;
+  @IsInt() @Min(0) tests_total: number;
+}
+
+/**
+ * GuardKit's progress.json (seed 001), as read from disk. Every field of the seed is required except
+ * `build_id`, which defaults to the task folder's name. Unknown extra fields are allowed and kept.
+ * docs/schemas/progress-file.schema.json says the same; a test holds the two together.
+ */
+export class ProgressFileDto {
+  @IsOptional()
+  @IsString()
+  @Matches(SAFE_ID_PATTERN, { message: 'build_id must match $constraint1' })
+  build_id?: string;
+  @IsString() @IsNotEmpty() build_type: string;
+  @IsIn(INPUT_BUILD_STATUSES) status: (typeof INPUT_BUILD_STATUSES)[number];
+  @IsInt() @Min(0) wave: number;
+  @IsInt() @Min(0) wave_total: number;
+  @IsString() @IsNotEmpty() task_id: string;
+  @IsString() task_name: string;
+  @IsInt() @Min(0) turn: number;
+  @IsInt() @Min(0) turn_max: number;
+  @IsString() phase: string;
+  @IsString() phase_status: string;
+  @IsObject() @ValidateNested() @Type(() => BuildMetricsDto) metrics: BuildMetricsDto;
+  @IsString()
+  @Matches(ISO_DATE_TIME_PATTERN, { message: 'started_at must be an ISO-8601 date and time' })
+  started_at: string;
+  @IsString()
+  @Matches(ISO_DATE_TIME_PATTERN, { message: 'updated_at must be an ISO-8601 date and time' })
+  updated_at: string;
+}
+
+/** The payload of `guardkit.builds.<id>.status` (SPEC 2.2): the progress file, normalised, plus progress_pct. */
+export interface BuildStatusPayload {
+  build_id: string;
+  build_type: string;
+  status: BuildStatus;
+  wave: number;
+  wave_total: number;
+  task_id: string;
+  task_name: string;
+  turn: number;
+  turn_max: number;
+  phase: string;
+  phase_status: string;
+  metrics: {
+    elapsed_seconds: number;
+    files_created: number;
+    files_modified: number;
+    tests_passed: number;
+    tests_total: number;
+    [extra: string]: unknown;
+  };
+  started_at: string;
+  updated_at: string;
+  progress_pct: number;
+  [extra: string]: unknown;
+}
+
+export type BuildEventType =
+  'build_started' | 'build_progress' | 'build_complete' | 'build_failed' | 'build_cancelled';
+
+/** SPEC 2.1: the event type of a build status message. */
+export function buildEventType(status: BuildStatus, isFirstEvent: boolean): BuildEventType {
+  switch (status) {
+    case 'completed':
+      return 'build_complete';
+    case 'failed':
+      return 'build_failed';
+    case 'cancelled':
+      return 'build_cancelled';
+    case 'queued':
+    case 'running':
+      return isFirstEvent ? 'build_started' : 'build_progress';
+  }
+}
+
+/**
+ * 0 to 100. Completed is 100 and queued 0; otherwise the share of waves done, where the current wave counts
+ * by its turns (a turn whose phase is in progress counts half). Never 100 before completion.
+ */
+export function progressPercent(
+  p: Pick<BuildStatusPayload, 'status' | 'wave' | 'wave_total' | 'turn' | 'turn_max' | 'phase_status'>,
+): number {
+  if (p.status === 'completed') return 100;
+  if (p.status === 'queued' || p.wave_total <= 0) return 0;
+  const wavesDone = Math.min(Math.max(p.wave - 1, 0), p.wave_total);
+  const turnShare =
+    p.turn_max > 0
+      ? Math.min(Math.max(p.turn - 1, 0) + (p.phase_status === 'completed' ? 1 : 0.5), p.turn_max) /
+        p.turn_max
+      : 0;
+  const pct = Math.floor(((wavesDone + Math.min(turnShare, 1)) / p.wave_total) * 100);
+  return Math.min(Math.max(pct, 0), 99);
+}
+
+/**
+ * Turns a validated progress file into the published payload: `error` becomes `failed`, the build id
+ * falls back to the folder name, progress_pct is derived; every other field, known or not, is kept as is.
+ */
+export function toBuildStatusPayload(
+  file: Record<string, unknown> & ProgressFileDto,
+  fallbackBuildId: string,
+): BuildStatusPayload {
+  const status: BuildStatus = file.status === 'error' ? 'failed' : file.status;
+  const payload = { ...file, build_id: file.build_id ?? fallbackBuildId, status } as BuildStatusPayload;
+  payload.progress_pct = progressPercent(payload);
+  return payload;
+}

@@ -1,0 +1,82 @@
+import { InvalidIdError } from './errors.js';
+import { assertSafeId, isSafeId } from './ids.js';
+
+/** The JetStream streams of SPEC 2, by role. */
+export const STREAM_NAMES = {
+  builds: 'GUARDKIT_BUILDS',
+  outbox: 'GUARDKIT_OUTBOX',
+  triggers: 'GUARDKIT_TRIGGERS',
+  ingest: 'GUARDKIT_INGEST',
+} as const;
+export type StreamRole = keyof typeof STREAM_NAMES;
+export const STREAM_ROLES = Object.keys(STREAM_NAMES) as StreamRole[];
+
+/**
+ * Builds every subject and stream name. A namespace (BUS_NAMESPACE, empty by default) prefixes them all,
+ * so several installations, or parallel tests, can share one NATS server without seeing each other.
+ * Every id is checked before it reaches a subject.
+ */
+export class Subjects {
+  private readonly root: string;
+
+  constructor(readonly namespace = '') {
+    if (namespace !== '' && !isSafeId(namespace)) {
+      throw new InvalidIdError(`invalid bus namespace ${JSON.stringify(namespace)}`);
+    }
+    this.root = namespace ? `${namespace}.guardkit` : 'guardkit';
+  }
+
+  streamName(role: StreamRole): string {
+    return this.namespace ? `${this.namespace}_${STREAM_NAMES[role]}` : STREAM_NAMES[role];
+  }
+
+  /** The subjects a stream captures. */
+  streamSubjects(role: StreamRole): string[] {
+    switch (role) {
+      case 'builds':
+        return [`${this.root}.builds.*.status`];
+      case 'outbox':
+        return [`${this.root}.outbox.*.*`];
+      case 'triggers':
+        return [`${this.root}.triggers.*.status`];
+      case 'ingest':
+        return [`${this.root}.ingest.rejected`];
+    }
+  }
+
+  buildStatus(buildId: string): string {
+    return `${this.root}.builds.${assertSafeId('build id', buildId)}.status`;
+  }
+
+  allBuildStatus(): string {
+    return `${this.root}.builds.*.status`;
+  }
+
+  /** The build id of a `…builds.<id>.status` subject, or undefined for any other subject. */
+  buildIdOf(subject: string): string | undefined {
+    const prefix = `${this.root}.builds.`;
+    if (!subject.startsWith(prefix) || !subject.endsWith('.status')) return undefined;
+    const id = subject.slice(prefix.length, -'.status'.length);
+    return isSafeId(id) ? id : undefined;
+  }
+
+  outbox(source: string, role: string): string {
+    return `${this.root}.outbox.${assertSafeId('outbox source', source)}.${assertSafeId('outbox role', role)}`;
+  }
+
+  triggerStatus(triggerId: string): string {
+    return `${this.root}.triggers.${assertSafeId('trigger id', triggerId)}.status`;
+  }
+
+  ingestRejected(): string {
+    return `${this.root}.ingest.rejected`;
+  }
+
+  /** Request/reply subjects: `guardkit.rpc.builds.get` and the like. */
+  rpc(method: RpcMethod): string {
+    return `${this.root}.rpc.${method}`;
+  }
+}
+
+export const RPC_METHODS = ['builds.list', 'builds.get'] as const;
+export type RpcMethod = (typeof RPC_METHODS)[number];

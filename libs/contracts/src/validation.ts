@@ -1,0 +1,40 @@
+import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import { validateSync, type ValidationError as ClassValidatorError } from 'class-validator';
+import { ValidationError } from './errors.js';
+
+/** ISO-8601 date and time with a zone (Z or ±hh:mm); shared by the DTOs and the JSON Schemas. */
+export const ISO_DATE_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/**
+ * Validates a parsed JSON document against a class-validator DTO. Unknown fields are allowed and kept
+ * (the caller keeps the plain object); problems come back as readable lines such as
+ * `metrics.tests_passed must be an integer number`.
+ */
+export function validatePlain<T extends object>(dto: ClassConstructor<T>, plain: unknown): Validated<T> {
+  if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
+    return { ok: false, problems: ['the document must be a JSON object'] };
+  }
+  const instance = plainToInstance(dto, plain);
+  const errors = validateSync(instance, { forbidUnknownValues: false, validationError: { target: false } });
+  if (errors.length === 0) return { ok: true, value: instance };
+  return { ok: false, problems: flatten(errors) };
+}
+
+/** Like validatePlain, but throws a ValidationError naming every problem. */
+export function assertValid<T extends object>(dto: ClassConstructor<T>, plain: unknown, what: string): T {
+  const result = validatePlain(dto, plain);
+  if (result.ok) return result.value;
+  throw new ValidationError(`invalid ${what}: ${result.problems.join('; ')}`, result.problems);
+}
+
+function flatten(errors: ClassValidatorError[], prefix = ''): string[] {
+  return errors.flatMap((error) => {
+    const path = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((text) =>
+      text.startsWith(error.property) ? `${path}${text.slice(error.property.length)}` : `${path}: ${text}`,
+    );
+    return [...own, ...flatten(error.children ?? [], path)];
+  });
+}

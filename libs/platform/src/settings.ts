@@ -1,0 +1,163 @@
+import { isAbsolute, resolve } from 'node:path';
+import { plainToInstance, Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { GuardkitError, isSafeId } from '#contracts';
+
+/** A setting with a bad value. The service prints it and stops before doing anything else. */
+export class SettingsError extends GuardkitError {
+  readonly code = 'INVALID_SETTINGS';
+}
+
+/**
+ * The environment, as it may be set. Every variable is optional; the defaults are in `loadSettings`.
+ * README.md lists them all: keep the two in step.
+ */
+class Environment {
+  @IsOptional()
+  @Matches(/^(nats|tls|wss?):\/\/[^\s]+$/, {
+    message: 'must be a nats:// URL (several may be comma-separated)',
+  })
+  NATS_URL?: string;
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: 'must be letters, digits, _ or -' })
+  BUS_NAMESPACE?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) NATS_PUBLISH_TIMEOUT_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) NATS_PUBLISH_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) NATS_REQUEST_TIMEOUT_MS?: number;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) STREAM_MAX_AGE_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) STREAM_MAX_MSGS_PER_SUBJECT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400) STREAM_DUPLICATE_WINDOW_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsIn([1, 3, 5]) STREAM_REPLICAS?: number;
+  @IsOptional() @IsIn(['file', 'memory']) STREAM_STORAGE?: 'file' | 'memory';
+
+  @IsOptional() @Matches(/^rediss?:\/\/[^\s]+$/, { message: 'must be a redis:// URL' }) REDIS_URL?: string;
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+\/[A-Za-z0-9_]+(\?.*)?$/, {
+    message: 'must be a postgres:// URL that names a database',
+  })
+  DATABASE_URL?: string;
+
+  @IsOptional() @IsString() GATEWAY_HOST?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65_535) GATEWAY_PORT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) SSE_HEARTBEAT_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) SSE_RETRY_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) SSE_CLIENT_QUEUE_LIMIT?: number;
+
+  @IsOptional() @IsString() GUARDKIT_PROGRESS_ROOTS?: string;
+  @IsOptional() @IsString() AUTOAPPDEV_RUNTIME_DIR?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) INGEST_SCAN_INTERVAL_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(20) INGEST_REREAD_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000) INGEST_REREAD_DELAY_MS?: number;
+
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
+  @IsOptional() @IsIn(['json', 'pretty']) LOG_FORMAT?: 'json' | 'pretty';
+}
+
+export interface Settings {
+  nats: {
+    servers: string[];
+    namespace: string;
+    publishTimeoutMs: number;
+    publishAttempts: number;
+    requestTimeoutMs: number;
+  };
+  streams: {
+    maxAgeSeconds: number;
+    maxMsgsPerSubject: number;
+    duplicateWindowSeconds: number;
+    replicas: number;
+    storage: 'file' | 'memory';
+  };
+  redis: { url: string };
+  database: { url: string };
+  gateway: {
+    host: string;
+    port: number;
+    sseHeartbeatMs: number;
+    sseRetryMs: number;
+    sseClientQueueLimit: number;
+  };
+  ingest: {
+    progressRoots: string[];
+    runtimeDir: string;
+    scanIntervalMs: number;
+    rereadAttempts: number;
+    rereadDelayMs: number;
+  };
+  log: { level: string; pretty: boolean };
+}
+
+/**
+ * Reads and checks the whole environment once, at start. A bad value throws a SettingsError that names
+ * every variable at fault; nothing else in the code reads process.env.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Settings {
+  const raw = plainToInstance(Environment, pickDefined(env));
+  const errors = validateSync(raw, { forbidUnknownValues: false });
+  const problems = errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map(
+      (text) => `${e.property}=${JSON.stringify(env[e.property])}: ${text.replace(`${e.property} `, '')}`,
+    ),
+  );
+  const roots = splitList(raw.GUARDKIT_PROGRESS_ROOTS ?? '.').map((p) => absolute(p, cwd));
+  if (roots.length === 0) problems.push('GUARDKIT_PROGRESS_ROOTS: names no folder');
+  if (raw.BUS_NAMESPACE !== undefined && !isSafeId(raw.BUS_NAMESPACE))
+    problems.push('BUS_NAMESPACE: not a safe id');
+  if (problems.length > 0) {
+    throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}`);
+  }
+  return {
+    nats: {
+      servers: splitList(raw.NATS_URL ?? 'nats://127.0.0.1:4222'),
+      namespace: raw.BUS_NAMESPACE ?? '',
+      publishTimeoutMs: raw.NATS_PUBLISH_TIMEOUT_MS ?? 5000,
+      publishAttempts: raw.NATS_PUBLISH_ATTEMPTS ?? 5,
+      requestTimeoutMs: raw.NATS_REQUEST_TIMEOUT_MS ?? 5000,
+    },
+    streams: {
+      maxAgeSeconds: raw.STREAM_MAX_AGE_SECONDS ?? 7 * 24 * 3600,
+      maxMsgsPerSubject: raw.STREAM_MAX_MSGS_PER_SUBJECT ?? 10_000,
+      duplicateWindowSeconds: raw.STREAM_DUPLICATE_WINDOW_SECONDS ?? 120,
+      replicas: raw.STREAM_REPLICAS ?? 1,
+      storage: raw.STREAM_STORAGE ?? 'file',
+    },
+    redis: { url: raw.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    database: { url: raw.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/guardkit' },
+    gateway: {
+      host: raw.GATEWAY_HOST ?? '127.0.0.1',
+      port: raw.GATEWAY_PORT ?? 3000,
+      sseHeartbeatMs: raw.SSE_HEARTBEAT_MS ?? 15_000,
+      sseRetryMs: raw.SSE_RETRY_MS ?? 3000,
+      sseClientQueueLimit: raw.SSE_CLIENT_QUEUE_LIMIT ?? 1000,
+    },
+    ingest: {
+      progressRoots: roots,
+      runtimeDir: absolute(raw.AUTOAPPDEV_RUNTIME_DIR ?? './runtime', cwd),
+      scanIntervalMs: raw.INGEST_SCAN_INTERVAL_MS ?? 5000,
+      rereadAttempts: raw.INGEST_REREAD_ATTEMPTS ?? 3,
+      rereadDelayMs: raw.INGEST_REREAD_DELAY_MS ?? 50,
+    },
+    log: {
+      level: raw.LOG_LEVEL ?? 'info',
+      pretty: (raw.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty',
+    },
+  };
+}
+
+function pickDefined(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''),
+  );
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function absolute(path: string, cwd: string): string {
+  return isAbsolute(path) ? path : resolve(cwd, path);
+}
