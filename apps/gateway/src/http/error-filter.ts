@@ -47,7 +47,7 @@ export class ErrorFilter implements ExceptionFilter {
       return {
         status,
         body: {
-          error: (HttpStatus[status]) ?? 'HTTP_ERROR',
+          error: HttpStatus[status] ?? 'HTTP_ERROR',
           message: exception.message,
         },
       };

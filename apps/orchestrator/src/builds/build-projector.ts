@@ -201,10 +201,7 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
     const event = parsed as Envelope<BuildStatusPayload>;
     return {
       ...event,
-      payload: toBuildStatusPayload(
-        event.payload,
-        buildId,
-      ),
+      payload: toBuildStatusPayload(event.payload, buildId),
     };
   }
 }

@@ -1,0 +1,5 @@
+export * from './services.js';
+export * from './sse-client.js';
+export * from './stack.js';
+export * from './test-env.js';
+export * from './progress.js';

@@ -1,0 +1,39 @@
+import type { BuildStatusPayload, Envelope, IngestRejectedPayload } from '#contracts';
+import type { ProgressUpdate } from '#producers';
+
+/** A realistic GuardKit update for a task at a given turn. */
+export function progressUpdate(turn: number, overrides: Partial<ProgressUpdate> = {}): ProgressUpdate {
+  return {
+    build_type: 'task',
+    status: 'running',
+    wave: 1,
+    wave_total: 2,
+    task_name: 'Implement text output fallback',
+    turn,
+    turn_max: 50,
+    phase: turn % 2 === 0 ? 'Coach Validation' : 'Player Implementation',
+    phase_status: 'in_progress',
+    metrics: {
+      elapsed_seconds: turn * 30,
+      files_created: turn,
+      files_modified: Math.floor(turn / 2),
+      tests_passed: turn,
+      tests_total: turn + 2,
+    },
+    ...overrides,
+  };
+}
+
+/** An SSE event's or stored message's data, read as the envelope of a build status. */
+export function envelopeOf(data: string): Envelope<BuildStatusPayload> {
+  return JSON.parse(data) as Envelope<BuildStatusPayload>;
+}
+
+export function payloadOf(data: string): BuildStatusPayload {
+  return envelopeOf(data).payload;
+}
+
+/** A stored `guardkit.ingest.rejected` message's payload. */
+export function rejectionOf(data: string): IngestRejectedPayload {
+  return (JSON.parse(data) as Envelope<IngestRejectedPayload>).payload;
+}

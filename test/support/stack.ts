@@ -1,0 +1,36 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { createGateway } from '../../apps/gateway/src/gateway.module.js';
+import { createIngestor } from '../../apps/ingestor/src/ingestor.module.js';
+import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
+import type { TestEnv } from './test-env.js';
+
+/** The three services in this process, wired to one TestEnv, as `npm start` runs them. */
+export class Stack {
+  private constructor(
+    readonly env: TestEnv,
+    public orchestrator: INestApplicationContext | undefined,
+    public ingestor: INestApplicationContext | undefined,
+    readonly gateway: NestExpressApplication,
+    readonly baseUrl: string,
+  ) {}
+
+  static async start(env: TestEnv): Promise<Stack> {
+    const settings = env.settings;
+    const orchestrator = await createOrchestrator(settings);
+    const ingestor = await createIngestor(settings);
+    const gateway = await createGateway(settings);
+    const address = gateway.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    return new Stack(env, orchestrator, ingestor, gateway, `http://127.0.0.1:${port}`);
+  }
+
+  async restartIngestor(): Promise<void> {
+    await this.ingestor?.close();
+    this.ingestor = await createIngestor(this.env.settings);
+  }
+
+  async stop(): Promise<void> {
+    await this.env.cleanup(this.gateway, this.ingestor, this.orchestrator);
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { INestApplicationContext } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import pg from 'pg';
+import { Subjects } from '#contracts';
+import { loadSettings, type Settings } from '#platform';
+import { resolveServices, type ServiceUrls } from './services.js';
+
+/**
+ * One test's world: its own bus namespace (so its streams and subjects are its own), its own PostgreSQL
+ * database, and its own folder for progress files. `cleanup()` removes all three.
+ */
+export class TestEnv {
+  private natsConnection?: NatsConnection;
+  private manager?: JetStreamManager;
+
+  private constructor(
+    readonly urls: ServiceUrls,
+    readonly namespace: string,
+    readonly databaseName: string,
+    readonly root: string,
+    readonly vars: Record<string, string>,
+  ) {}
+
+  static async create(overrides: Record<string, string> = {}): Promise<TestEnv> {
+    const urls = await resolveServices();
+    const id = randomBytes(5).toString('hex');
+    const namespace = `t${id}`;
+    const databaseName = `guardkit_test_${id}`;
+    const root = await mkdtemp(join(tmpdir(), 'guardkit-test-'));
+    const database = new URL(urls.databaseUrl);
+    database.pathname = `/${databaseName}`;
+    const vars: Record<string, string> = {
+      NATS_URL: urls.natsUrl,
+      REDIS_URL: urls.redisUrl,
+      DATABASE_URL: database.toString(),
+      BUS_NAMESPACE: namespace,
+      GUARDKIT_PROGRESS_ROOTS: root,
+      AUTOAPPDEV_RUNTIME_DIR: join(root, 'runtime'),
+      GATEWAY_PORT: '0',
+      LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
+      LOG_FORMAT: 'json',
+      INGEST_SCAN_INTERVAL_MS: '1000',
+      STREAM_STORAGE: 'memory',
+      ...overrides,
+    };
+    return new TestEnv(urls, namespace, databaseName, root, vars);
+  }
+
+  get settings(): Settings {
+    return loadSettings(this.vars, this.root);
+  }
+
+  get subjects(): Subjects {
+    return new Subjects(this.namespace);
+  }
+
+  /** The variables to give a child process that runs a service in this world. */
+  processEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, ...this.vars };
+  }
+
+  async nats(): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+    this.natsConnection ??= await connect({ servers: this.urls.natsUrl.split(',') });
+    this.manager ??= await jetstreamManager(this.natsConnection);
+    return { nc: this.natsConnection, jsm: this.manager };
+  }
+
+  /** The sequence numbers and payloads stored on one subject, oldest first. */
+  async storedOn(
+    subject: string,
+    stream = this.subjects.streamName('builds'),
+  ): Promise<{ seq: number; data: string }[]> {
+    const { jsm } = await this.nats();
+    const out: { seq: number; data: string }[] = [];
+    for (let seq = 0; ;) {
+      const msg = await jsm.direct.getMessage(stream, { next_by_subj: subject, seq: seq + 1 });
+      if (!msg) return out;
+      out.push({ seq: msg.seq, data: msg.string() });
+      seq = msg.seq;
+    }
+  }
+
+  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const client = new pg.Client({ connectionString: this.vars['DATABASE_URL'] });
+    await client.connect();
+    try {
+      return (await client.query<R>(sql, params)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  async cleanup(...apps: (INestApplicationContext | NestExpressApplication | undefined)[]): Promise<void> {
+    for (const app of apps) await app?.close();
+    const { jsm, nc } = await this.nats();
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(`${this.namespace}_`)) await jsm.streams.delete(name);
+    }
+    await nc.drain();
+    const admin = new pg.Client({ connectionString: this.urls.databaseUrl });
+    await admin.connect();
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(this.databaseName)} WITH (FORCE)`);
+    } finally {
+      await admin.end();
+    }
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
