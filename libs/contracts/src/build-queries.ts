@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BUILD_STATUSES, type BuildStatus, type BuildStatusPayload } from './build-status.js';

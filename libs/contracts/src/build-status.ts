@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   IsIn,
@@ -7,6 +8,7 @@ import {
   IsOptional,
   IsString,
   Matches,
+  Max,
   Min,
   ValidateNested,
 } from 'class-validator';
@@ -34,18 +36,9 @@ export class BuildMetricsDto {
   @IsInt() @Min(0) tests_total: number;
 }
 
-/**
- * GuardKit's progress.json (seed 001), as read from disk. Every field of the seed is required except
- * `build_id`, which defaults to the task folder's name. Unknown extra fields are allowed and kept.
- * docs/schemas/progress-file.schema.json says the same; a test holds the two together.
- */
-export class ProgressFileDto {
-  @IsOptional()
-  @IsString()
-  @Matches(SAFE_ID_PATTERN, { message: 'build_id must match $constraint1' })
-  build_id?: string;
+/** The fields a progress file and a published status share (seed 001); build_id and status differ. */
+abstract class BuildStatusFields {
   @IsString() @IsNotEmpty() build_type: string;
-  @IsIn(INPUT_BUILD_STATUSES) status: (typeof INPUT_BUILD_STATUSES)[number];
   @IsInt() @Min(0) wave: number;
   @IsInt() @Min(0) wave_total: number;
   @IsString() @IsNotEmpty() task_id: string;
@@ -61,6 +54,29 @@ export class ProgressFileDto {
   @IsString()
   @Matches(ISO_DATE_TIME_PATTERN, { message: 'updated_at must be an ISO-8601 date and time' })
   updated_at: string;
+}
+
+/**
+ * GuardKit's progress.json (seed 001), as read from disk. Every field of the seed is required except
+ * `build_id`, which defaults to the task folder's name. Unknown extra fields are allowed and kept.
+ * docs/schemas/progress-file.schema.json says the same; a test holds the two together.
+ */
+export class ProgressFileDto extends BuildStatusFields {
+  @IsOptional()
+  @IsString()
+  @Matches(SAFE_ID_PATTERN, { message: 'build_id must match $constraint1' })
+  build_id?: string;
+  @IsIn(INPUT_BUILD_STATUSES) status: (typeof INPUT_BUILD_STATUSES)[number];
+}
+
+/**
+ * The payload as published: the progress file with the build id always present, `error` already read as
+ * `failed`, and the derived progress_pct. docs/schemas/build-status.schema.json says the same.
+ */
+export class BuildStatusPayloadDto extends BuildStatusFields {
+  @IsString() @Matches(SAFE_ID_PATTERN, { message: 'build_id must match $constraint1' }) build_id: string;
+  @IsIn(BUILD_STATUSES) status: BuildStatus;
+  @IsInt() @Min(0) @Max(100) progress_pct: number;
 }
 
 /** The payload of `guardkit.builds.<id>.status` (SPEC 2.2): the progress file, normalised, plus progress_pct. */

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { Equals, IsNotEmpty, IsObject, IsOptional, IsString, Matches } from 'class-validator';
 import { ISO_DATE_TIME_PATTERN } from './validation.js';

@@ -1,6 +1,3 @@
-// The DTOs' decorators need the Reflect metadata API before any of them runs.
-import 'reflect-metadata';
-
 export * from './build-queries.js';
 export * from './build-status.js';
 export * from './envelope.js';

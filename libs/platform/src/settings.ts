@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
@@ -14,7 +15,7 @@ export class SettingsError extends GuardkitError {
  */
 class Environment {
   @IsOptional()
-  @Matches(/^(nats|tls|wss?):\/\/[^\s]+$/, {
+  @Matches(/^(nats|tls|wss?):\/\/[^\s,]+(\s*,\s*(nats|tls|wss?):\/\/[^\s,]+)*$/, {
     message: 'must be a nats:// URL (several may be comma-separated)',
   })
   NATS_URL?: string;

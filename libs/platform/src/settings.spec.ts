@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadSettings, SettingsError } from './settings.js';
+
+describe('settings', () => {
+  it('has the defaults of SPEC 7', () => {
+    const s = loadSettings({}, '/repo');
+    assert.deepEqual(s.nats.servers, ['nats://127.0.0.1:4222']);
+    assert.equal(s.redis.url, 'redis://127.0.0.1:6379');
+    assert.equal(s.database.url, 'postgres://postgres@127.0.0.1:5432/guardkit');
+    assert.equal(s.gateway.host, '127.0.0.1');
+    assert.equal(s.gateway.port, 3000);
+    assert.equal(s.gateway.sseHeartbeatMs, 15_000);
+    assert.deepEqual(s.ingest.progressRoots, ['/repo']);
+    assert.equal(s.ingest.runtimeDir, '/repo/runtime');
+    assert.equal(s.streams.maxAgeSeconds, 7 * 24 * 3600);
+    assert.equal(s.streams.maxMsgsPerSubject, 10_000);
+    assert.equal(s.streams.duplicateWindowSeconds, 120);
+    assert.equal(s.streams.replicas, 1);
+    assert.equal(s.nats.namespace, '');
+  });
+
+  it('reads lists and numbers', () => {
+    const s = loadSettings(
+      {
+        NATS_URL: 'nats://a:4222, nats://b:4222',
+        GUARDKIT_PROGRESS_ROOTS: 'one,/abs/two',
+        GATEWAY_PORT: '8080',
+        STREAM_REPLICAS: '3',
+      },
+      '/repo',
+    );
+    assert.deepEqual(s.nats.servers, ['nats://a:4222', 'nats://b:4222']);
+    assert.deepEqual(s.ingest.progressRoots, ['/repo/one', '/abs/two']);
+    assert.equal(s.gateway.port, 8080);
+    assert.equal(s.streams.replicas, 3);
+  });
+
+  const bad: [string, string][] = [
+    ['GATEWAY_PORT', 'abc'],
+    ['GATEWAY_PORT', '70000'],
+    ['NATS_URL', 'http://localhost:4222'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['DATABASE_URL', 'postgres://localhost'],
+    ['STREAM_REPLICAS', '2'],
+    ['STREAM_STORAGE', 'disk'],
+    ['SSE_HEARTBEAT_MS', '10'],
+    ['BUS_NAMESPACE', 'a.b'],
+    ['LOG_LEVEL', 'loud'],
+    ['INGEST_SCAN_INTERVAL_MS', '1.5'],
+  ];
+  for (const [name, value] of bad) {
+    it(`stops on ${name}=${value}, naming the variable`, () => {
+      assert.throws(
+        () => loadSettings({ [name]: value }),
+        (error: unknown) =>
+          error instanceof SettingsError && error.message.includes(`${name}=${JSON.stringify(value)}`),
+      );
+    });
+  }
+
+  it('lists every bad variable at once', () => {
+    assert.throws(
+      () => loadSettings({ GATEWAY_PORT: 'x', STREAM_STORAGE: 'disk' }),
+      (error: unknown) =>
+        error instanceof SettingsError &&
+        /GATEWAY_PORT/.test(error.message) &&
+        /STREAM_STORAGE/.test(error.message),
+    );
+  });
+
+  it('treats an empty variable as unset', () => {
+    assert.equal(loadSettings({ GATEWAY_PORT: '' }).gateway.port, 3000);
+  });
+});
