@@ -14,8 +14,12 @@ const { result } = concurrently(
   ],
   { killOthersOn: ['failure'], killSignal: 'SIGTERM', prefix: '{name}', padPrefix: true },
 );
+// concurrently forwards Ctrl-C to the services; they drain and exit by the signal, which is a clean stop.
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => (stopping = true));
+
 process.stdout.write(`\nguardkit-stream starting: dashboard at http://${host}:${port}/ (Ctrl-C to stop)\n\n`);
 result.then(
   () => process.exit(0),
-  () => process.exit(1),
+  () => process.exit(stopping ? 0 : 1),
 );

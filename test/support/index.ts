@@ -3,3 +3,4 @@ export * from './sse-client.js';
 export * from './stack.js';
 export * from './test-env.js';
 export * from './progress.js';
+export * from './service-process.js';

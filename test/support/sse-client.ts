@@ -4,6 +4,8 @@ export interface ReceivedEvent {
   id?: string;
   event: string;
   data: string;
+  /** performance.now() when the event was parsed. */
+  at: number;
 }
 
 /**
@@ -13,6 +15,8 @@ export interface ReceivedEvent {
 export class SseClient {
   readonly events: ReceivedEvent[] = [];
   readonly comments: string[] = [];
+  /** Called for each event as it arrives. */
+  onEvent?: (event: ReceivedEvent) => void;
   retry?: number;
   readonly ended: Promise<void>;
   private readonly waiters: (() => void)[] = [];
@@ -93,10 +97,11 @@ export class SseClient {
       else if (line.startsWith('event: ')) event = line.slice(7);
       else if (line.startsWith('data: ')) data.push(line.slice(6));
     }
-    if (data.length > 0)
-      this.events.push(
-        id === undefined ? { event, data: data.join('\n') } : { id, event, data: data.join('\n') },
-      );
+    if (data.length === 0) return;
+    const received: ReceivedEvent = { event, data: data.join('\n'), at: performance.now() };
+    if (id !== undefined) received.id = id;
+    this.events.push(received);
+    this.onEvent?.(received);
   }
 
   private finish(): void {

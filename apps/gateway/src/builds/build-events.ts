@@ -91,7 +91,7 @@ export class BuildEvents implements OnModuleDestroy {
   /** True when every build's latest event is terminal and the client has seen it. */
   private async allEndedBy(stream: string, buildIds: string[], lastEventId: number): Promise<boolean> {
     for (const buildId of buildIds) {
-      const last = await this.bus.jsm.streams.getMessage(stream, {
+      const last = await this.bus.jsm.direct.getMessage(stream, {
         last_by_subj: this.bus.subjects.buildStatus(buildId),
       });
       if (!last || last.seq > lastEventId) return false;

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MAX_PROGRESS_FILE_BYTES, readProgressFile } from './progress-file.js';
-import { isOnProgressPath } from './progress-watcher.js';
 
 const valid = {
   build_type: 'task',
@@ -100,26 +99,4 @@ describe('readProgressFile', () => {
     const read = await readProgressFile(await file('noid.json', JSON.stringify(valid)), 'bad.folder');
     assert.ok(read.kind === 'invalid' && read.reason === 'no usable build id');
   });
-});
-
-describe('isOnProgressPath', () => {
-  const root = '/repo';
-  const yes = [
-    '/repo',
-    '/repo/.guardkit',
-    '/repo/.guardkit/autobuild',
-    '/repo/.guardkit/autobuild/T1',
-    '/repo/.guardkit/autobuild/T1/progress.json',
-  ];
-  const no = [
-    '/repo/src',
-    '/repo/.guardkit/other',
-    '/repo/.guardkit/autobuild/.hidden',
-    '/repo/.guardkit/autobuild/T1/.progress.123.tmp',
-    '/repo/.guardkit/autobuild/T1/tmpabc.tmp',
-    '/repo/.guardkit/autobuild/T1/sub/progress.json',
-    '/elsewhere/.guardkit/autobuild/T1/progress.json',
-  ];
-  for (const path of yes) it(`watches ${path}`, () => assert.equal(isOnProgressPath(root, path), true));
-  for (const path of no) it(`ignores ${path}`, () => assert.equal(isOnProgressPath(root, path), false));
 });

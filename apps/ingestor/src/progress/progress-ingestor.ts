@@ -1,4 +1,3 @@
-import { lstat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -7,16 +6,10 @@ import { Bus, EventPublisher } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import { INGESTOR_SOURCE_ID, RejectionPublisher } from '../rejections.js';
-import { readProgressFile } from './progress-file.js';
+import { type FileStamp, readProgressFile } from './progress-file.js';
 
 /** The header that carries the payload hash, so a restarted ingestor can tell what it already published. */
 export const CONTENT_HASH_HEADER = 'Guardkit-Content-Sha256';
-
-export interface FileStamp {
-  ino: number;
-  size: number;
-  mtimeMs: number;
-}
 
 /**
  * SPEC 3.1: each change of a progress.json that validates is published to `guardkit.builds.<id>.status`,
@@ -72,7 +65,6 @@ export class ProgressIngestor {
     const folder = basename(dirname(path));
     const { rereadAttempts, rereadDelayMs } = this.settings.ingest;
     for (let attempt = 0; ; attempt++) {
-      const stamp = await lstat(path).catch(() => undefined);
       const read = await readProgressFile(path, folder);
       switch (read.kind) {
         case 'missing':
@@ -81,7 +73,7 @@ export class ProgressIngestor {
         case 'valid':
           await this.publish(path, read.payload, read.payloadSha256);
           this.lastRejected.delete(path);
-          if (stamp) this.stamps.set(path, { ino: stamp.ino, size: stamp.size, mtimeMs: stamp.mtimeMs });
+          this.stamps.set(path, read.stamp);
           return;
         case 'invalid':
           // A writer that does not rename atomically may be mid-write: look again shortly before refusing.
@@ -90,7 +82,7 @@ export class ProgressIngestor {
             continue;
           }
           await this.reject(path, read.reason, read.problems, read.contentSha256);
-          if (stamp) this.stamps.set(path, { ino: stamp.ino, size: stamp.size, mtimeMs: stamp.mtimeMs });
+          this.stamps.set(path, read.stamp);
           return;
       }
     }
@@ -102,7 +94,7 @@ export class ProgressIngestor {
     let previous = this.lastPublished.get(buildId);
     let isFirstEvent = false;
     if (previous === undefined) {
-      const last = await this.bus.jsm.streams.getMessage(this.bus.subjects.streamName('builds'), {
+      const last = await this.bus.jsm.direct.getMessage(this.bus.subjects.streamName('builds'), {
         last_by_subj: subject,
       });
       previous = last?.header.get(CONTENT_HASH_HEADER) ?? '';

@@ -1,5 +1,6 @@
+import type { FSWatcher } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import {
   Inject,
   Injectable,
@@ -7,24 +8,32 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { type FSWatcher, watch } from 'chokidar';
 import { SETTINGS, type Settings } from '#platform';
+import { CoalescingRunner } from '../coalescing-runner.js';
+import { watchDirectory } from '../directory-watch.js';
 import { ProgressIngestor } from './progress-ingestor.js';
 
-const AUTOBUILD = ['.guardkit', 'autobuild'];
 export const PROGRESS_FILE = 'progress.json';
 
 /**
- * Watches `<root>/.guardkit/autobuild/<task_id>/progress.json` under every GUARDKIT_PROGRESS_ROOTS entry
- * (inotify through chokidar, descending only into those folders), with a periodic full scan as a backstop
- * for events the kernel dropped. Only files named exactly progress.json are read: writers' temp files never are.
+ * Watches `<root>/.guardkit/autobuild/<task_id>/progress.json` under every GUARDKIT_PROGRESS_ROOTS entry.
+ * One directory watch per level of that chain and per task folder, so a root where GuardKit has not run yet
+ * is picked up the moment `.guardkit` appears. A periodic scan (INGEST_SCAN_INTERVAL_MS) is the backstop:
+ * it brings the watches in step with the disk and hands over any progress.json that changed unseen.
+ * Only files named exactly progress.json are read; writers' temp files never are.
  */
 @Injectable()
 export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ProgressWatcher.name);
-  private watcher?: FSWatcher;
+  /** Watched folders, with the inode watched: a folder deleted and made anew is a new inode to watch. */
+  private readonly watches = new Map<string, { watcher: FSWatcher; ino: number }>();
+  /** One scan at a time; a scan asked for while one runs runs once more afterwards. */
+  private readonly scans = new CoalescingRunner(
+    () => this.scan(),
+    (_key, error) => this.logger.error({ err: error }, 'progress scan failed'),
+  );
   private scanTimer?: NodeJS.Timeout;
-  private scanning?: Promise<void>;
+  private stopped = false;
 
   constructor(
     private readonly ingestor: ProgressIngestor,
@@ -32,55 +41,86 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const roots = this.settings.ingest.progressRoots;
-    const watcher = watch(roots, {
-      ignored: (path) => !roots.some((root) => isOnProgressPath(root, path)),
-      ignoreInitial: false,
-      followSymlinks: false,
-      depth: AUTOBUILD.length + 1,
-    });
-    watcher.on('add', (path) => void this.ingestor.changed(path));
-    watcher.on('change', (path) => void this.ingestor.changed(path));
-    watcher.on('error', (error) => this.logger.error({ err: error }, 'progress watcher error'));
-    await new Promise<void>((resolve) => watcher.once('ready', resolve));
-    this.watcher = watcher;
-    this.scanTimer = setInterval(() => {
-      this.scanning ??= this.scan().finally(() => (this.scanning = undefined));
-    }, this.settings.ingest.scanIntervalMs);
-    this.logger.log({ roots }, 'watching GuardKit progress files');
+    await this.scanSoon();
+    this.scanTimer = setInterval(() => void this.scanSoon(), this.settings.ingest.scanIntervalMs);
+    this.logger.log({ roots: this.settings.ingest.progressRoots }, 'watching GuardKit progress files');
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.scanTimer);
-    await this.watcher?.close();
-    await this.scanning;
+    for (const { watcher } of this.watches.values()) watcher.close();
+    this.watches.clear();
+    await this.scans.idle();
     await this.ingestor.idle();
   }
 
-  /** The backstop: every progress.json under every root, handed over if it changed since last handled. */
-  async scan(): Promise<void> {
+  scanSoon(): Promise<void> {
+    return this.scans.schedule('tree');
+  }
+
+  /** Watches every folder of the chain that exists, and hands over every progress.json found. */
+  private async scan(): Promise<void> {
     for (const root of this.settings.ingest.progressRoots) {
-      const autobuild = join(root, ...AUTOBUILD);
+      const guardkit = join(root, '.guardkit');
+      const autobuild = join(guardkit, 'autobuild');
+      // Each level watches for the next one appearing.
+      await this.watch(root, (name) => name === '.guardkit' && void this.scanSoon());
+      await this.watch(guardkit, (name) => name === 'autobuild' && void this.scanSoon());
+      await this.watch(
+        autobuild,
+        (name) => !name.startsWith('.') && void this.taskChanged(join(autobuild, name)),
+      );
       const tasks = await readdir(autobuild, { withFileTypes: true }).catch(() => []);
       for (const task of tasks) {
-        if (!task.isDirectory()) continue;
-        const path = join(autobuild, task.name, PROGRESS_FILE);
-        const stats = await lstat(path).catch(() => undefined);
+        if (!task.isDirectory() || task.name.startsWith('.')) continue;
+        const dir = join(autobuild, task.name);
+        await this.watchTask(dir);
+        const file = join(dir, PROGRESS_FILE);
+        const stats = await lstat(file).catch(() => undefined);
         if (stats)
-          await this.ingestor.scanned(path, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs });
+          void this.ingestor.scanned(file, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs });
       }
     }
+    for (const dir of this.watches.keys()) await this.unwatchIfGone(dir);
   }
-}
 
-/** True for the root, its `.guardkit/autobuild` chain, a task folder, and a task's progress.json. */
-export function isOnProgressPath(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  if (rel === '') return true;
-  if (rel.startsWith('..')) return false;
-  const parts = rel.split(sep);
-  if (parts.length <= AUTOBUILD.length) return parts.every((part, i) => part === AUTOBUILD[i]);
-  if (parts[0] !== AUTOBUILD[0] || parts[1] !== AUTOBUILD[1]) return false;
-  if (parts.length === AUTOBUILD.length + 1) return !basename(path).startsWith('.');
-  return parts.length === AUTOBUILD.length + 2 && parts[AUTOBUILD.length + 1] === PROGRESS_FILE;
+  /** An entry of an autobuild folder appeared or went: watch a new task folder and read what it holds. */
+  private async taskChanged(dir: string): Promise<void> {
+    if (await this.unwatchIfGone(dir)) return;
+    if (await this.watchTask(dir)) {
+      // The file may have been renamed into place before the watch existed.
+      void this.ingestor.changed(join(dir, PROGRESS_FILE));
+    }
+  }
+
+  private watchTask(dir: string): Promise<boolean> {
+    const file = join(dir, PROGRESS_FILE);
+    return this.watch(dir, (name) => name === PROGRESS_FILE && void this.ingestor.changed(file));
+  }
+
+  /** Watches a folder unless its current inode is watched already; true when a new watch was made. */
+  private async watch(dir: string, onEntry: (name: string) => void): Promise<boolean> {
+    const stats = await lstat(dir).catch(() => undefined);
+    if (this.stopped || !stats?.isDirectory()) return false;
+    const current = this.watches.get(dir);
+    if (current?.ino === stats.ino) return false;
+    current?.watcher.close();
+    const watcher = watchDirectory(dir, onEntry, () => {
+      this.watches.delete(dir);
+      void this.scanSoon();
+    });
+    if (!watcher) return false;
+    this.watches.set(dir, { watcher, ino: stats.ino });
+    return true;
+  }
+
+  private async unwatchIfGone(dir: string): Promise<boolean> {
+    const stats = await lstat(dir).catch(() => undefined);
+    const current = this.watches.get(dir);
+    if (stats?.isDirectory() || !current) return false;
+    current.watcher.close();
+    this.watches.delete(dir);
+    return true;
+  }
 }

@@ -32,19 +32,25 @@ import { ProjectionPositionEntity } from './build.entity.js';
 
 export const BUILDS_PROJECTION = 'builds';
 
+/** At most this many events go into one statement. */
+const BATCH = 256;
+
 /**
  * Projects GUARDKIT_BUILDS into the `builds` table through a durable pull consumer.
  *
- * Each event is applied in one transaction together with the projection's position, and only if it is newer
- * (by stream sequence) than what the row holds, so a redelivery or a replay changes nothing and an older event
- * never overwrites a newer one. If the consumer is ahead of the database (a restored or new database), it is
- * recreated from the database's position and the database catches up from the stream.
- * A database error is retried in place (the message kept alive with `working()`), so nothing is skipped.
+ * Events that have arrived are applied together, in one statement with the projection's position (so the
+ * two always move together), and a row changes only for an event newer (by stream sequence) than the one it
+ * holds: a redelivery or a replay changes nothing and an older event never overwrites a newer one. If the
+ * consumer is ahead of the database (a restored or new database), it is recreated from the database's
+ * position and the database catches up from the stream. A database outage is retried in place (messages
+ * kept alive with `working()`), so nothing is skipped; an event the database refuses as data is skipped.
  */
 @Injectable()
 export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(BuildProjector.name);
   private messages?: ConsumerMessages;
+  private readonly pending: JsMsg[] = [];
+  private wake?: () => void;
   private running?: Promise<void>;
   private stopping = false;
 
@@ -64,13 +70,20 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
     const stream = this.bus.subjects.streamName('builds');
     await this.ensureConsumer(stream);
     const consumer = await this.bus.js.consumers.get(stream, this.consumerName);
-    this.messages = await consumer.consume({ max_messages: 256 });
-    this.running = this.run(this.messages);
+    this.messages = await consumer.consume({
+      max_messages: BATCH,
+      callback: (msg) => {
+        this.pending.push(msg);
+        this.wake?.();
+      },
+    });
+    this.running = this.run();
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     await this.messages?.close();
+    this.wake?.();
     await this.running;
   }
 
@@ -112,69 +125,102 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
     return info.ack_floor.stream_seq > position;
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    for await (const msg of messages) {
-      await this.handle(msg);
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      if (this.pending.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      const batch = this.pending.splice(0, BATCH);
+      if (await this.applyWithRetry(batch)) for (const msg of batch) msg.ack();
     }
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
+  /** True once applied; false if stopping first (the batch stays unacknowledged and is redelivered). */
+  private async applyWithRetry(batch: JsMsg[]): Promise<boolean> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.apply(msg);
-        msg.ack();
-        return;
+        await this.apply(batch);
+        return true;
       } catch (error) {
         if (isDataError(error)) {
-          // The event itself is at fault (a date PostgreSQL cannot read, say): retrying cannot help.
-          this.logger.error(
-            { err: error, seq: msg.seq, subject: msg.subject },
-            'skipping a build event the database refuses',
-          );
-          msg.term();
-          return;
+          await this.isolate(batch, error);
+          return true;
         }
-        this.logger.error({ err: error, seq: msg.seq, attempt }, 'projecting a build event failed; retrying');
-        msg.working();
+        this.logger.error(
+          { err: error, first: batch[0]?.seq, count: batch.length, attempt },
+          'projecting build events failed; retrying',
+        );
+        for (const msg of batch) msg.working();
         await sleep(Math.min(200 * attempt, 5000));
       }
     }
-    // Stopping mid-retry: leave the message unacknowledged, it is redelivered after a restart.
+    return false;
   }
 
-  /** One event, one transaction: the build row (if newer) and the position move together. */
-  private async apply(msg: JsMsg): Promise<void> {
-    const event = this.decode(msg);
-    await this.db.transaction(async (tx) => {
-      if (event) {
-        const p = event.payload;
-        await tx.query(
-          `INSERT INTO builds (build_id, status, project, progress_pct, started_at, updated_at, last_seq, latest)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (build_id) DO UPDATE SET
-             status = EXCLUDED.status, project = EXCLUDED.project, progress_pct = EXCLUDED.progress_pct,
-             started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
-             last_seq = EXCLUDED.last_seq, latest = EXCLUDED.latest
-           WHERE builds.last_seq < EXCLUDED.last_seq`,
-          [
-            p.build_id,
-            p.status,
-            event.project ?? null,
-            p.progress_pct,
-            p.started_at,
-            p.updated_at,
-            msg.seq,
-            p,
-          ],
-        );
-      }
-      await tx.query(
-        `INSERT INTO projection_positions (projection, last_seq, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (projection) DO UPDATE SET
-           last_seq = GREATEST(projection_positions.last_seq, EXCLUDED.last_seq), updated_at = now()`,
-        [BUILDS_PROJECTION, msg.seq],
+  /** One event in the batch is refused as data (a date PostgreSQL cannot read, say): apply the rest, skip it. */
+  private async isolate(batch: JsMsg[], error: unknown): Promise<void> {
+    if (batch.length === 1) {
+      this.logger.error(
+        { err: error, seq: batch[0]?.seq, subject: batch[0]?.subject },
+        'skipping a build event the database refuses',
       );
-    });
+      await this.apply([], batch[0]?.seq);
+      return;
+    }
+    for (const msg of batch) {
+      try {
+        await this.apply([msg]);
+      } catch (inner) {
+        if (!isDataError(inner)) throw inner;
+        await this.isolate([msg], inner);
+      }
+    }
+  }
+
+  /**
+   * One statement: the newest event of each build in the batch is upserted where it is newer than the row,
+   * and the position moves to the batch's last sequence, atomically.
+   */
+  private async apply(batch: JsMsg[], skippedSeq?: number): Promise<void> {
+    const latest = new Map<string, { seq: number; event: Envelope<BuildStatusPayload> }>();
+    let last = skippedSeq ?? 0;
+    for (const msg of batch) {
+      last = Math.max(last, msg.seq);
+      const event = this.decode(msg);
+      if (event) latest.set(event.payload.build_id, { seq: msg.seq, event });
+    }
+    const rows = [...latest.values()].map(({ seq, event }) => ({
+      build_id: event.payload.build_id,
+      status: event.payload.status,
+      project: event.project ?? null,
+      progress_pct: event.payload.progress_pct,
+      started_at: event.payload.started_at,
+      updated_at: event.payload.updated_at,
+      last_seq: seq,
+      latest: event.payload,
+    }));
+    await this.db.query(
+      `WITH incoming AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           build_id text, status text, project text, progress_pct smallint, started_at timestamptz,
+           updated_at timestamptz, last_seq bigint, latest jsonb)
+       ), upserted AS (
+         INSERT INTO builds (build_id, status, project, progress_pct, started_at, updated_at, last_seq, latest)
+         SELECT build_id, status, project, progress_pct, started_at, updated_at, last_seq, latest FROM incoming
+         ON CONFLICT (build_id) DO UPDATE SET
+           status = EXCLUDED.status, project = EXCLUDED.project, progress_pct = EXCLUDED.progress_pct,
+           started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+           last_seq = EXCLUDED.last_seq, latest = EXCLUDED.latest
+         WHERE builds.last_seq < EXCLUDED.last_seq
+         RETURNING 1
+       )
+       INSERT INTO projection_positions (projection, last_seq, updated_at) VALUES ($2, $3, now())
+       ON CONFLICT (projection) DO UPDATE SET
+         last_seq = GREATEST(projection_positions.last_seq, EXCLUDED.last_seq), updated_at = now()`,
+      [JSON.stringify(rows), BUILDS_PROJECTION, last],
+    );
   }
 
   /** A message that is not a valid build status envelope is logged and skipped: it cannot become valid later. */
