@@ -71,6 +71,15 @@ export class SseClient {
     return this.waitFor((events) => events.filter((e) => e.event !== 'end').length >= count, timeoutMs);
   }
 
+  /** Stops reading: the server's writes back up as they would for a slow client. */
+  pause(): void {
+    this.response.pause();
+  }
+
+  resume(): void {
+    this.response.resume();
+  }
+
   close(): void {
     this.response.destroy();
   }

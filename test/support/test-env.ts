@@ -97,13 +97,8 @@ export class TestEnv {
     }
   }
 
-  async cleanup(...apps: (INestApplicationContext | NestExpressApplication | undefined)[]): Promise<void> {
-    for (const app of apps) await app?.close();
-    const { jsm, nc } = await this.nats();
-    for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${this.namespace}_`)) await jsm.streams.delete(name);
-    }
-    await nc.drain();
+  /** Drops this test's database (closing its connections first). */
+  async dropDatabase(): Promise<void> {
     const admin = new pg.Client({ connectionString: this.urls.databaseUrl });
     await admin.connect();
     try {
@@ -111,6 +106,16 @@ export class TestEnv {
     } finally {
       await admin.end();
     }
+  }
+
+  async cleanup(...apps: (INestApplicationContext | NestExpressApplication | undefined)[]): Promise<void> {
+    for (const app of apps) await app?.close();
+    const { jsm, nc } = await this.nats();
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(`${this.namespace}_`)) await jsm.streams.delete(name);
+    }
+    await nc.drain();
+    await this.dropDatabase();
     await rm(this.root, { recursive: true, force: true });
   }
 }

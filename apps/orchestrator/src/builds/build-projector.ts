@@ -162,8 +162,10 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
   /** One event in the batch is refused as data (a date PostgreSQL cannot read, say): apply the rest, skip it. */
   private async isolate(batch: JsMsg[], error: unknown): Promise<void> {
     if (batch.length === 1) {
+      // The message and SQLSTATE say it; the driver's error would also log the whole batch's parameters.
+      const { message, code } = error as { message?: string; code?: string };
       this.logger.error(
-        { err: error, seq: batch[0]?.seq, subject: batch[0]?.subject },
+        { seq: batch[0]?.seq, subject: batch[0]?.subject, reason: message, code },
         'skipping a build event the database refuses',
       );
       await this.apply([], batch[0]?.seq);
