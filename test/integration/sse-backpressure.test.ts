@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { jetstream } from '@nats-io/jetstream';
@@ -100,5 +101,29 @@ describe('SSE: a slow client never slows the others', () => {
       const newest = seqs[seqs.length - ids.length + ids.indexOf(id)];
       assert.ok(received.includes(newest), `the newest status of ${id}`);
     }
+  });
+
+  it('releases every stream when clients leave', async () => {
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => {
+        return new Promise<void>((resolve) => {
+          const req = request(`${baseUrl}/builds/LEAVER-${i}/events`, (res) => {
+            res.destroy();
+            resolve();
+          });
+          req.on('error', () => resolve());
+          req.end();
+          if (i % 2 === 0) setTimeout(() => req.destroy(), i % 4); // some leave before the answer
+        });
+      }),
+    );
+    await eventually(
+      async () => {
+        const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+        return /guardkit_sse_clients\{stream="build"\} 0\b/.test(metrics) ? true : undefined;
+      },
+      5000,
+      'no open SSE connection left',
+    );
   });
 });

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 
 export interface SseEvent {
   /** The JetStream stream sequence; omitted for control events such as `end`. */
@@ -18,6 +18,9 @@ export interface SseOptions {
   queueLimit: number;
 }
 
+/** How long a stream being ended waits for a client that does not read. */
+const END_GRACE_MS = 5000;
+
 export type SseCloseReason = 'client' | 'done' | 'overflow' | 'error';
 
 /**
@@ -34,10 +37,10 @@ export class SseConnection {
   private closeListeners: ((reason: SseCloseReason) => void)[] = [];
 
   constructor(
-    private readonly res: Response,
+    private readonly res: ServerResponse,
     private readonly options: SseOptions,
   ) {
-    res.status(200);
+    res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('Connection', 'keep-alive');
@@ -53,12 +56,19 @@ export class SseConnection {
     res.on('error', () => this.finish('error'));
   }
 
-  get isClosed(): boolean {
-    return this.closed;
+  /** Registers what to release when the connection ends; runs it at once if the client has already gone. */
+  onClose(listener: (reason: SseCloseReason) => void): void {
+    if (this.closed) {
+      listener('client');
+      return;
+    }
+    this.closeListeners.push(listener);
+    // The client may have left while the stream was being set up, before 'close' had a listener.
+    if (this.res.destroyed || this.res.socket?.destroyed) this.finish('client');
   }
 
-  onClose(listener: (reason: SseCloseReason) => void): void {
-    this.closeListeners.push(listener);
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   send(event: SseEvent): void {
@@ -70,11 +80,15 @@ export class SseConnection {
     this.writeEvent(event);
   }
 
-  /** Ends the response once everything queued has been written. */
+  /** Ends the response once everything queued has been written (a client that does not read gets 5 s). */
   end(): void {
     if (this.closed) return;
     if (this.blocked) {
       this.res.once('drain', () => this.end());
+      setTimeout(() => {
+        this.res.destroy();
+        this.finish('overflow');
+      }, END_GRACE_MS).unref();
       return;
     }
     this.res.end();
