@@ -70,11 +70,19 @@ function subscribe(ids) {
   if (ids.length === 0) { conn.textContent = 'no active builds'; return; }
   source = new EventSource('/events?builds=' + encodeURIComponent(key));
   source.onopen = () => { conn.textContent = 'live'; };
-  source.onerror = () => { conn.textContent = 'reconnecting…'; };
+  source.onerror = () => {
+    // After every build has ended the server answers the reconnect with 204 and EventSource closes.
+    if (source && source.readyState === EventSource.CLOSED) { watched = ''; conn.textContent = 'up to date'; }
+    else conn.textContent = 'reconnecting…';
+  };
   const onStatus = (e) => render(JSON.parse(e.data).payload);
   source.addEventListener('status', onStatus);
   source.addEventListener('reset', onStatus);
-  source.addEventListener('end', () => {});
+  const running = new Set(ids);
+  source.addEventListener('end', (e) => {
+    running.delete(JSON.parse(e.data).build_id);
+    if (running.size === 0) { source.close(); watched = ''; conn.textContent = 'up to date'; }
+  });
 }
 
 async function refresh() {
