@@ -3,6 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
+import { OutboxIngestor } from './outbox/outbox-ingestor.js';
+import { OutboxWatcher } from './outbox/outbox-watcher.js';
 import { ProgressIngestor } from './progress/progress-ingestor.js';
 import { ProgressWatcher } from './progress/progress-watcher.js';
 import { RejectionPublisher } from './rejections.js';
@@ -13,7 +15,7 @@ export class IngestorModule {
     return {
       module: IngestorModule,
       imports: [PlatformModule.forRoot(settings, 'ingestor'), BusModule.forRoot('ingestor')],
-      providers: [RejectionPublisher, ProgressIngestor, ProgressWatcher],
+      providers: [RejectionPublisher, ProgressIngestor, ProgressWatcher, OutboxIngestor, OutboxWatcher],
     };
   }
 }

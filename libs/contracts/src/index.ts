@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './ids.js';
 export * from './subjects.js';
 export * from './validation.js';
+export * from './outbox.js';

@@ -78,5 +78,5 @@ export class Subjects {
   }
 }
 
-export const RPC_METHODS = ['builds.list', 'builds.get'] as const;
+export const RPC_METHODS = ['builds.list', 'builds.get', 'outbox.list'] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

@@ -48,6 +48,8 @@ describe('settings', () => {
     ['BUS_NAMESPACE', 'a.b'],
     ['LOG_LEVEL', 'loud'],
     ['INGEST_SCAN_INTERVAL_MS', '1.5'],
+    ['OUTBOX_AFTER_INGEST', 'archive'],
+    ['OUTBOX_MAX_CHARS', '0'],
   ];
   for (const [name, value] of bad) {
     it(`stops on ${name}=${value}, naming the variable`, () => {
@@ -68,6 +70,26 @@ describe('settings', () => {
         /STREAM_STORAGE/.test(error.message),
     );
   });
+
+  it('reads the outbox sources: local first, then the named ones', () => {
+    const s = loadSettings(
+      { AUTOAPPDEV_RUNTIME_DIR: 'rt', GUARDKIT_OUTBOX_SOURCES: 'web=/srv/web/runtime, cli=../cli' },
+      '/repo',
+    );
+    assert.deepEqual(s.ingest.outboxSources, [
+      { name: 'local', runtimeDir: '/repo/rt' },
+      { name: 'web', runtimeDir: '/srv/web/runtime' },
+      { name: 'cli', runtimeDir: '/cli' },
+    ]);
+    assert.equal(s.ingest.outboxAfterIngest, 'move');
+    assert.equal(s.ingest.outboxMaxChars, 10_000);
+  });
+
+  for (const value of ['web', 'a.b=/x', '=/x', 'local=/x', 'w=/a,w=/b']) {
+    it(`refuses GUARDKIT_OUTBOX_SOURCES=${value}`, () => {
+      assert.throws(() => loadSettings({ GUARDKIT_OUTBOX_SOURCES: value }), /GUARDKIT_OUTBOX_SOURCES/);
+    });
+  }
 
   it('treats an empty variable as unset', () => {
     assert.equal(loadSettings({ GATEWAY_PORT: '' }).gateway.port, 3000);

@@ -47,6 +47,9 @@ class Environment {
 
   @IsOptional() @IsString() GUARDKIT_PROGRESS_ROOTS?: string;
   @IsOptional() @IsString() AUTOAPPDEV_RUNTIME_DIR?: string;
+  @IsOptional() @IsString() GUARDKIT_OUTBOX_SOURCES?: string;
+  @IsOptional() @IsIn(['move', 'delete']) OUTBOX_AFTER_INGEST?: 'move' | 'delete';
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) OUTBOX_MAX_CHARS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) INGEST_SCAN_INTERVAL_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(20) INGEST_REREAD_ATTEMPTS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000) INGEST_REREAD_DELAY_MS?: number;
@@ -85,6 +88,10 @@ export interface Settings {
     scanIntervalMs: number;
     rereadAttempts: number;
     rereadDelayMs: number;
+    /** AutoAppDev runtime folders by source name; `local` is AUTOAPPDEV_RUNTIME_DIR. */
+    outboxSources: { name: string; runtimeDir: string }[];
+    outboxAfterIngest: 'move' | 'delete';
+    outboxMaxChars: number;
   };
   log: { level: string; pretty: boolean };
 }
@@ -105,6 +112,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   if (roots.length === 0) problems.push('GUARDKIT_PROGRESS_ROOTS: names no folder');
   if (raw.BUS_NAMESPACE !== undefined && !isSafeId(raw.BUS_NAMESPACE))
     problems.push('BUS_NAMESPACE: not a safe id');
+  const outboxSources = [
+    { name: 'local', runtimeDir: absolute(raw.AUTOAPPDEV_RUNTIME_DIR ?? './runtime', cwd) },
+  ];
+  for (const entry of splitList(raw.GUARDKIT_OUTBOX_SOURCES ?? '')) {
+    const [name = '', ...rest] = entry.split('=');
+    const path = rest.join('=').trim();
+    if (!isSafeId(name.trim()) || path === '') {
+      problems.push(
+        `GUARDKIT_OUTBOX_SOURCES: ${JSON.stringify(entry)} is not name=/path/to/runtime (a name of letters, digits, _ or -)`,
+      );
+    } else if (outboxSources.some((s) => s.name === name.trim())) {
+      problems.push(`GUARDKIT_OUTBOX_SOURCES: the source ${JSON.stringify(name.trim())} is named twice`);
+    } else {
+      outboxSources.push({ name: name.trim(), runtimeDir: absolute(path, cwd) });
+    }
+  }
   if (problems.length > 0) {
     throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}`);
   }
@@ -138,6 +161,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       scanIntervalMs: raw.INGEST_SCAN_INTERVAL_MS ?? 5000,
       rereadAttempts: raw.INGEST_REREAD_ATTEMPTS ?? 3,
       rereadDelayMs: raw.INGEST_REREAD_DELAY_MS ?? 50,
+      outboxSources,
+      outboxAfterIngest: raw.OUTBOX_AFTER_INGEST ?? 'move',
+      outboxMaxChars: raw.OUTBOX_MAX_CHARS ?? 10_000,
     },
     log: {
       level: raw.LOG_LEVEL ?? 'info',

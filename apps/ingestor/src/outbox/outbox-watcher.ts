@@ -1,0 +1,58 @@
+import type { FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { SETTINGS, type Settings } from '#platform';
+import { watchDirectory } from '../directory-watch.js';
+import { OutboxIngestor } from './outbox-ingestor.js';
+
+/**
+ * Watches each source's runtime folder (for `outbox/` appearing) and its `outbox/` (for files renamed into
+ * place); either event asks for a drain. A periodic scan drains every source as the backstop.
+ */
+@Injectable()
+export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(OutboxWatcher.name);
+  private readonly watches = new Map<string, FSWatcher>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly ingestor: OutboxIngestor,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.scan();
+    this.timer = setInterval(() => void this.scan(), this.settings.ingest.scanIntervalMs);
+    this.logger.log({ sources: this.ingestor.sources }, 'watching AutoAppDev outboxes');
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    for (const watcher of this.watches.values()) watcher.close();
+    this.watches.clear();
+    await this.ingestor.idle();
+  }
+
+  private async scan(): Promise<void> {
+    await Promise.all(
+      this.ingestor.sources.map((source) => {
+        const outbox = join(source.runtimeDir, 'outbox');
+        this.watch(source.runtimeDir, (name) => name === 'outbox' && void this.scan());
+        this.watch(outbox, (name) => !name.startsWith('.') && void this.ingestor.schedule(source.name));
+        return this.ingestor.schedule(source.name);
+      }),
+    );
+  }
+
+  private watch(dir: string, onEntry: (name: string) => void): void {
+    if (this.watches.has(dir)) return;
+    const watcher = watchDirectory(dir, onEntry, () => this.watches.delete(dir));
+    if (watcher) this.watches.set(dir, watcher);
+  }
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { INestApplicationContext } from '@nestjs/common';
+import { headers } from '@nats-io/nats-core';
+import { jetstream } from '@nats-io/jetstream';
+import {
+  createEnvelope,
+  type Envelope,
+  type IngestRejectedPayload,
+  type OutboxMessagePayload,
+} from '#contracts';
+import { eventually, TestEnv } from '#test-support';
+import { createIngestor } from '../../apps/ingestor/src/ingestor.module.js';
+import { OUTBOX_FILE_HEADER } from '../../apps/ingestor/src/outbox/outbox-ingestor.js';
+
+const messageOf = (data: string) => (JSON.parse(data) as Envelope<OutboxMessagePayload>).payload;
+
+describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
+  let env: TestEnv;
+  let ingestor: INestApplicationContext | undefined;
+  let outbox: string;
+  let other: string;
+
+  before(async () => {
+    env = await TestEnv.create({ INGEST_SCAN_INTERVAL_MS: '500' });
+    env.vars['GUARDKIT_OUTBOX_SOURCES'] = `web=${join(env.root, 'web-runtime')}`;
+    outbox = join(env.root, 'runtime', 'outbox');
+    other = join(env.root, 'web-runtime', 'outbox');
+    await mkdir(outbox, { recursive: true });
+    ingestor = await createIngestor(env.settings);
+  });
+  after(() => env?.cleanup(ingestor));
+
+  const stored = async (source = 'local') => {
+    const all = [
+      ...(await env.storedOn(env.subjects.outbox(source, 'pipeline'), env.subjects.streamName('outbox'))),
+      ...(await env.storedOn(env.subjects.outbox(source, 'system'), env.subjects.streamName('outbox'))),
+    ];
+    return all.sort((a, b) => a.seq - b.seq).map((m) => messageOf(m.data));
+  };
+  const rejections = async () =>
+    (await env.storedOn(env.subjects.ingestRejected(), env.subjects.streamName('ingest'))).map(
+      (m) => (JSON.parse(m.data) as Envelope<IngestRejectedPayload>).payload,
+    );
+  /** As a runner writes: a temp file, then a rename into place. */
+  async function drop(dir: string, name: string, content: string | Buffer): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `.tmp.${name}`), content);
+    const { rename } = await import('node:fs/promises');
+    await rename(join(dir, `.tmp.${name}`), join(dir, name));
+  }
+  const until = <T>(check: () => Promise<T | undefined>) => eventually(check, 10_000);
+
+  it('publishes files in time order (s, ms and ns mixed), with roles as AutoAppDev reads them, then moves them', async () => {
+    // Written all at once while the ingestor is stopped, so one drain sees them together.
+    await ingestor!.close();
+    await drop(outbox, '1739655401_pipeline.md', 'third (seconds)');
+    await drop(outbox, '1739655400500_SYSTEM.md', 'first (milliseconds)');
+    await drop(outbox, '1739655400900000001_reviewer.txt', 'second (nanoseconds)\n');
+    ingestor = await createIngestor(env.settings);
+    const messages = await until(async () => ((await stored()).length === 3 ? stored() : undefined));
+    assert.deepEqual(
+      messages.map((m) => [m.content, m.role]),
+      [
+        ['first (milliseconds)', 'system'],
+        ['second (nanoseconds)', 'pipeline'],
+        ['third (seconds)', 'pipeline'],
+      ],
+    );
+    assert.equal(messages[0]?.file_ts, '2025-02-15T21:36:40.500Z');
+    await until(async () => ((await readdir(join(outbox, 'processed'))).length === 3 ? true : undefined));
+    assert.deepEqual((await readdir(outbox)).sort(), ['processed']);
+  });
+
+  it('reads a file the moment it is renamed into place, and other sources as their own', async () => {
+    await drop(outbox, '1800000000000_pipeline.md', 'live');
+    await drop(other, '1800000000001_system.md', 'from the web runtime');
+    await until(async () => ((await stored()).some((m) => m.content === 'live') ? true : undefined));
+    const web = await until(async () => ((await stored('web')).length ? stored('web') : undefined));
+    assert.deepEqual(
+      [web[0]?.source, web[0]?.role, web[0]?.content],
+      ['web', 'system', 'from the web runtime'],
+    );
+  });
+
+  it('replaces invalid UTF-8, cuts long content with a flag, and publishes nothing for an empty file', async () => {
+    const before = (await stored()).length;
+    await drop(outbox, '1800000000100_pipeline.md', Buffer.from([0x6f, 0x6b, 0xff, 0x21]));
+    await drop(outbox, '1800000000101_pipeline.md', 'x'.repeat(10_050));
+    await drop(outbox, '1800000000102_pipeline.md', '  \n ');
+    const messages = await until(async () => ((await stored()).length === before + 2 ? stored() : undefined));
+    assert.equal(messages.at(-2)?.content, 'ok\uFFFD!');
+    assert.equal(messages.at(-1)?.content.length, 10_000);
+    assert.equal(messages.at(-1)?.truncated, true);
+    await until(async () =>
+      (await readdir(join(outbox, 'processed'))).includes('1800000000102_pipeline.md') ? true : undefined,
+    );
+  });
+
+  it('refuses a 2 MiB file, a folder and a symlink named like messages: rejected/ with a reason, and an event', async () => {
+    await drop(outbox, '1800000000200_pipeline.md', Buffer.alloc(2 * 1024 * 1024, 0x61));
+    await mkdir(join(outbox, '1800000000201_pipeline.md'));
+    await writeFile(join(env.root, 'target.md'), 'not mine');
+    await symlink(join(env.root, 'target.md'), join(outbox, '1800000000202_pipeline.md'));
+    const rejected = join(outbox, 'rejected');
+    await until(async () => ((await readdir(rejected).catch(() => [])).length === 6 ? true : undefined));
+    const reason = JSON.parse(
+      await readFile(join(rejected, '1800000000200_pipeline.md.reason.json'), 'utf8'),
+    ) as { reason: string };
+    assert.equal(reason.reason, 'file too large');
+    const events = await until(async () => ((await rejections()).length === 3 ? rejections() : undefined));
+    assert.deepEqual(events.map((e) => e.reason).sort(), [
+      'file too large',
+      'not a regular file',
+      'not a regular file',
+    ]);
+    assert.equal(
+      await readFile(join(env.root, 'target.md'), 'utf8'),
+      'not mine',
+      'a link target is never touched',
+    );
+  });
+
+  it('leaves names that do not match alone', async () => {
+    await drop(outbox, 'notes.md', 'mine');
+    await drop(outbox, '1800000000300_pipeline.json', '{}');
+    await new Promise((r) => setTimeout(r, 1200));
+    const left = await readdir(outbox);
+    assert.ok(left.includes('notes.md') && left.includes('1800000000300_pipeline.json'));
+  });
+
+  it('gives a processed/ name clash a suffix', async () => {
+    await writeFile(join(outbox, 'processed', '1800000000400_pipeline.md'), 'an older file of the same name');
+    await drop(outbox, '1800000000400_pipeline.md', 'clash');
+    await until(async () =>
+      (await readdir(join(outbox, 'processed'))).includes('1800000000400_pipeline-1.md') ? true : undefined,
+    );
+    assert.equal(
+      await readFile(join(outbox, 'processed', '1800000000400_pipeline.md'), 'utf8'),
+      'an older file of the same name',
+    );
+  });
+
+  it('publishes nothing while processed/ cannot take files, and drains once it can', async () => {
+    await rm(join(other, 'processed'), { recursive: true, force: true });
+    await writeFile(join(other, 'processed'), 'a file where the folder should be');
+    const before = (await stored('web')).length;
+    await drop(other, '1800000000500_pipeline.md', 'waits');
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal((await stored('web')).length, before, 'not published: it could not be moved afterwards');
+    assert.ok((await readdir(other)).includes('1800000000500_pipeline.md'), 'and the file is still there');
+    await rm(join(other, 'processed'));
+    await until(async () => ((await stored('web')).length === before + 1 ? true : undefined));
+  });
+
+  it('after a crash between publish and move, moves the file without publishing it again', async () => {
+    // What a kill -9 right after the acknowledgement leaves: the message on the stream, the file in place.
+    await ingestor!.close();
+    ingestor = undefined;
+    const name = '1800000000600_pipeline.md';
+    await drop(outbox, name, 'published once');
+    const { createHash } = await import('node:crypto');
+    const hash = createHash('sha256').update('published once').digest('hex');
+    const { nc } = await env.nats();
+    const h = headers();
+    h.set(OUTBOX_FILE_HEADER, `${name}:${hash}`);
+    const payload: OutboxMessagePayload = {
+      source: 'local',
+      role: 'pipeline',
+      content: 'published once',
+      truncated: false,
+    };
+    await jetstream(nc).publish(
+      env.subjects.outbox('local', 'pipeline'),
+      JSON.stringify(createEnvelope({ source_id: 'test', event_type: 'outbox_message', payload })),
+      { headers: h },
+    );
+    const before = (await stored()).length;
+    ingestor = await createIngestor(env.settings);
+    await until(async () => ((await readdir(join(outbox, 'processed'))).includes(name) ? true : undefined));
+    assert.equal((await stored()).length, before, 'not published a second time');
+  });
+});
