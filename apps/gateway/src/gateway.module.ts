@@ -12,6 +12,8 @@ import { DashboardController } from './dashboard/dashboard.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
 import { GatewayMetrics, MetricsController } from './metrics/metrics.js';
+import { OutboxController } from './outbox/outbox.controller.js';
+import { SseStreams } from './sse/sse-streams.js';
 
 /** Query strings and bodies are checked against the shared DTOs; a failure is a 400 `INVALID_PAYLOAD`. */
 const validationPipe = new ValidationPipe({
@@ -29,9 +31,16 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [PlatformModule.forRoot(settings, 'gateway'), BusModule.forRoot('gateway'), TerminusModule],
-      controllers: [BuildsController, HealthController, MetricsController, DashboardController],
+      controllers: [
+        BuildsController,
+        OutboxController,
+        HealthController,
+        MetricsController,
+        DashboardController,
+      ],
       providers: [
         BuildEvents,
+        SseStreams,
         GatewayMetrics,
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_PIPE, useValue: validationPipe },

@@ -5,6 +5,7 @@ import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
 import { BuildsModule } from './builds/builds.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { OutboxModule } from './outbox/outbox.module.js';
 
 @Module({})
 export class OrchestratorModule {
@@ -16,6 +17,7 @@ export class OrchestratorModule {
         BusModule.forRoot('orchestrator'),
         DatabaseModule,
         BuildsModule,
+        OutboxModule,
       ],
     };
   }

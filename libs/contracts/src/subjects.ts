@@ -64,6 +64,11 @@ export class Subjects {
     return `${this.root}.outbox.${assertSafeId('outbox source', source)}.${assertSafeId('outbox role', role)}`;
   }
 
+  /** Every role of one outbox source. */
+  outboxSource(source: string): string {
+    return `${this.root}.outbox.${assertSafeId('outbox source', source)}.*`;
+  }
+
   triggerStatus(triggerId: string): string {
     return `${this.root}.triggers.${assertSafeId('trigger id', triggerId)}.status`;
   }

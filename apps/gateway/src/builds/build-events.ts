@@ -1,11 +1,9 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DeliverPolicy, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import type { Response } from 'express';
 import { type Envelope, TERMINAL_BUILD_STATUSES } from '#contracts';
 import { Bus } from '#bus';
-import { SETTINGS, type Settings } from '#platform';
-import { GatewayMetrics } from '../metrics/metrics.js';
-import { SseConnection } from '../sse/sse-connection.js';
+import { SseStreams } from '../sse/sse-streams.js';
 
 /**
  * Serves build status events over SSE (SPEC 4.2) from GUARDKIT_BUILDS through one ordered consumer per
@@ -19,14 +17,12 @@ import { SseConnection } from '../sse/sse-connection.js';
  *   a resume at or past the terminal events of all builds is answered 204.
  */
 @Injectable()
-export class BuildEvents implements OnModuleDestroy {
+export class BuildEvents {
   private readonly logger = new Logger(BuildEvents.name);
-  private readonly open = new Set<SseConnection>();
 
   constructor(
     private readonly bus: Bus,
-    private readonly metrics: GatewayMetrics,
-    @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly streams: SseStreams,
   ) {}
 
   async serve(buildIds: string[], lastEventId: number | undefined, res: Response): Promise<void> {
@@ -35,7 +31,7 @@ export class BuildEvents implements OnModuleDestroy {
       res.status(204).end();
       return;
     }
-    const resumable = lastEventId !== undefined && (await this.retainedAfter(stream, lastEventId));
+    const resumable = lastEventId !== undefined && (await this.streams.retainedAfter(stream, lastEventId));
     const consumer = await this.bus.js.consumers.get(stream, {
       filter_subjects: this.filterFor(buildIds),
       ...(resumable
@@ -45,19 +41,7 @@ export class BuildEvents implements OnModuleDestroy {
     const messages = await consumer.consume();
 
     const label = buildIds.length === 1 ? 'build' : 'builds';
-    const sse = new SseConnection(res, {
-      heartbeatMs: this.settings.gateway.sseHeartbeatMs,
-      retryMs: this.settings.gateway.sseRetryMs,
-      queueLimit: this.settings.gateway.sseClientQueueLimit,
-    });
-    this.metrics.sseClients.inc({ stream: label });
-    this.open.add(sse);
-    sse.onClose((reason) => {
-      this.open.delete(sse);
-      this.metrics.sseClients.dec({ stream: label });
-      this.metrics.sseClosed.inc({ stream: label, reason });
-      void messages.close();
-    });
+    const sse = this.streams.start(res, label, () => void messages.close());
 
     const wanted = new Set(buildIds);
     const ended = new Set<string>();
@@ -68,7 +52,7 @@ export class BuildEvents implements OnModuleDestroy {
       if (!buildId || status === undefined) continue;
       const event = needsReset.delete(buildId) ? 'reset' : 'status';
       sse.send({ id: msg.seq, event, data: msg.string(), conflationKey: buildId });
-      this.metrics.sseEvents.inc({ stream: label, event });
+      this.streams.sent(label, event);
       if (!TERMINAL_BUILD_STATUSES.has(status)) {
         ended.delete(buildId);
         continue;
@@ -83,11 +67,6 @@ export class BuildEvents implements OnModuleDestroy {
     await messages.close();
   }
 
-  /** On shutdown, end every stream so the HTTP server can close; clients resume elsewhere by Last-Event-ID. */
-  onModuleDestroy(): void {
-    for (const sse of this.open) sse.end();
-  }
-
   /** True when every build's latest event is terminal and the client has seen it. */
   private async allEndedBy(stream: string, buildIds: string[], lastEventId: number): Promise<boolean> {
     for (const buildId of buildIds) {
@@ -99,16 +78,6 @@ export class BuildEvents implements OnModuleDestroy {
       if (status === undefined || !TERMINAL_BUILD_STATUSES.has(status)) return false;
     }
     return true;
-  }
-
-  /**
-   * Whether every event after `lastEventId` is still in the stream. Limits remove the oldest events first,
-   * so this holds when nothing before lastEventId + 1 is gone; an id past the stream's end means the stream
-   * was replaced, and the client must be reset too.
-   */
-  private async retainedAfter(stream: string, lastEventId: number): Promise<boolean> {
-    const { state } = await this.bus.jsm.streams.info(stream);
-    return lastEventId <= state.last_seq && lastEventId + 1 >= state.first_seq;
   }
 
   /** One subject per build; several builds need one consumer over all builds on nats-server 2.9. */

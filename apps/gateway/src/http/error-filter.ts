@@ -6,8 +6,8 @@ import {
   HttpStatus,
   Logger,
 } from '@nestjs/common';
-import type { Response } from 'express';
-import { GuardkitError } from '#contracts';
+import type { Request, Response } from 'express';
+import { GuardkitError, ValidationError } from '#contracts';
 
 /** How each error code shows over HTTP; a code not listed is a 500. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -15,6 +15,10 @@ const STATUS_BY_CODE: Record<string, number> = {
   INVALID_PAYLOAD: HttpStatus.BAD_REQUEST,
   NOT_FOUND: HttpStatus.NOT_FOUND,
   TRIGGER_RATE_LIMITED: HttpStatus.TOO_MANY_REQUESTS,
+  // AutoAppDev's POST /api/outbox codes, kept as it spells them
+  invalid_body: HttpStatus.BAD_REQUEST,
+  empty: HttpStatus.BAD_REQUEST,
+  too_long: HttpStatus.BAD_REQUEST,
   SERVICE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
   BUS_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
 };
@@ -26,7 +30,8 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const { status, body } = this.describe(exception);
+    const req = host.switchToHttp().getRequest<Request>();
+    const { status, body } = this.describe(unparseableBody(exception, req) ?? exception);
     if (status >= 500) this.logger.error({ err: exception }, 'request failed');
     if (res.headersSent) {
       res.end();
@@ -54,4 +59,26 @@ export class ErrorFilter implements ExceptionFilter {
     }
     return { status: 500, body: { error: 'INTERNAL', message: 'internal error' } };
   }
+}
+
+/** Legacy routes whose clients expect their own code for a body that is not JSON (AutoAppDev: `invalid_body`). */
+const UNPARSEABLE_BODY_CODES: Record<string, string> = { 'POST /api/outbox': 'invalid_body' };
+
+class UnparseableBodyError extends GuardkitError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** body-parser refused the body (not JSON, or JSON that is not an object or array): a 400, never a 500. */
+function unparseableBody(exception: unknown, req: Request): GuardkitError | undefined {
+  if (!(exception instanceof HttpException)) return undefined;
+  const cause = exception.cause as { type?: unknown } | undefined;
+  if (cause?.type !== 'entity.parse.failed') return undefined;
+  const message = `the body is not valid JSON: ${exception.message}`;
+  const code = UNPARSEABLE_BODY_CODES[`${req.method} ${req.path}`];
+  return code ? new UnparseableBodyError(code, message) : new ValidationError(message, ['body']);
 }

@@ -1,22 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type ConsumerInfo,
-  type ConsumerMessages,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
+import { type JsMsg } from '@nats-io/jetstream';
 import { DataSource } from 'typeorm';
 import {
   type BuildStatusPayload,
@@ -28,168 +12,31 @@ import {
 } from '#contracts';
 import { Bus } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
-import { ProjectionPositionEntity } from './build.entity.js';
+import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
 
 export const BUILDS_PROJECTION = 'builds';
 
-/** At most this many events go into one statement. */
-const BATCH = 256;
-
 /**
- * Projects GUARDKIT_BUILDS into the `builds` table through a durable pull consumer.
- *
- * Events that have arrived are applied together, in one statement with the projection's position (so the
- * two always move together), and a row changes only for an event newer (by stream sequence) than the one it
- * holds: a redelivery or a replay changes nothing and an older event never overwrites a newer one. If the
- * consumer is ahead of the database (a restored or new database), it is recreated from the database's
- * position and the database catches up from the stream. A database outage is retried in place (messages
- * kept alive with `working()`), so nothing is skipped; an event the database refuses as data is skipped.
+ * GUARDKIT_BUILDS into `builds`: the latest status of each build. Within a batch only each build's newest event
+ * is written, and a row changes only for an event newer (by stream sequence) than the one it holds, so an older
+ * event never overwrites a newer one and a replay changes nothing.
  */
 @Injectable()
-export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(BuildProjector.name);
-  private messages?: ConsumerMessages;
-  private readonly pending: JsMsg[] = [];
-  private wake?: () => void;
-  private running?: Promise<void>;
-  private stopping = false;
+export class BuildProjector extends JetStreamProjection {
+  protected readonly projection = BUILDS_PROJECTION;
+  protected readonly streamRole = 'builds';
 
-  constructor(
-    private readonly bus: Bus,
-    @InjectDataSource() private readonly db: DataSource,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
-
-  get consumerName(): string {
-    return this.settings.nats.namespace
-      ? `${this.settings.nats.namespace}_builds-projection`
-      : 'builds-projection';
+  constructor(bus: Bus, @InjectDataSource() db: DataSource, @Inject(SETTINGS) settings: Settings) {
+    super(bus, db, settings);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    const stream = this.bus.subjects.streamName('builds');
-    await this.ensureConsumer(stream);
-    const consumer = await this.bus.js.consumers.get(stream, this.consumerName);
-    this.messages = await consumer.consume({
-      max_messages: BATCH,
-      callback: (msg) => {
-        this.pending.push(msg);
-        this.wake?.();
-      },
-    });
-    this.running = this.run();
+  protected filterSubject(): string {
+    return this.bus.subjects.allBuildStatus();
   }
 
-  async onModuleDestroy(): Promise<void> {
-    this.stopping = true;
-    await this.messages?.close();
-    this.wake?.();
-    await this.running;
-  }
-
-  async position(): Promise<number> {
-    const row = await this.db
-      .getRepository(ProjectionPositionEntity)
-      .findOneBy({ projection: BUILDS_PROJECTION });
-    return row?.lastSeq ?? 0;
-  }
-
-  private async ensureConsumer(stream: string): Promise<void> {
-    const position = await this.position();
-    const existing = await this.bus.jsm.consumers.info(stream, this.consumerName).catch((error: unknown) => {
-      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)
-        return undefined;
-      throw error;
-    });
-    if (existing && !this.isAhead(existing, position)) return;
-    if (existing) {
-      this.logger.warn(
-        { consumer: this.consumerName, acked: existing.ack_floor.stream_seq, position },
-        'database is behind the consumer; replaying the stream from the database position',
-      );
-      await this.bus.jsm.consumers.delete(stream, this.consumerName);
-    }
-    await this.bus.jsm.consumers.add(stream, {
-      durable_name: this.consumerName,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(30_000),
-      max_ack_pending: 1024,
-      filter_subject: this.bus.subjects.allBuildStatus(),
-      ...(position > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: position + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
-    });
-  }
-
-  private isAhead(info: ConsumerInfo, position: number): boolean {
-    return info.ack_floor.stream_seq > position;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      if (this.pending.length === 0) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
-        continue;
-      }
-      const batch = this.pending.splice(0, BATCH);
-      if (await this.applyWithRetry(batch)) for (const msg of batch) msg.ack();
-    }
-  }
-
-  /** True once applied; false if stopping first (the batch stays unacknowledged and is redelivered). */
-  private async applyWithRetry(batch: JsMsg[]): Promise<boolean> {
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        await this.apply(batch);
-        return true;
-      } catch (error) {
-        if (isDataError(error)) {
-          await this.isolate(batch, error);
-          return true;
-        }
-        this.logger.error(
-          { err: error, first: batch[0]?.seq, count: batch.length, attempt },
-          'projecting build events failed; retrying',
-        );
-        for (const msg of batch) msg.working();
-        await sleep(Math.min(200 * attempt, 5000));
-      }
-    }
-    return false;
-  }
-
-  /** One event in the batch is refused as data (a date PostgreSQL cannot read, say): apply the rest, skip it. */
-  private async isolate(batch: JsMsg[], error: unknown): Promise<void> {
-    if (batch.length === 1) {
-      // The message and SQLSTATE say it; the driver's error would also log the whole batch's parameters.
-      const { message, code } = error as { message?: string; code?: string };
-      this.logger.error(
-        { seq: batch[0]?.seq, subject: batch[0]?.subject, reason: message, code },
-        'skipping a build event the database refuses',
-      );
-      await this.apply([], batch[0]?.seq);
-      return;
-    }
-    for (const msg of batch) {
-      try {
-        await this.apply([msg]);
-      } catch (inner) {
-        if (!isDataError(inner)) throw inner;
-        await this.isolate([msg], inner);
-      }
-    }
-  }
-
-  /**
-   * One statement: the newest event of each build in the batch is upserted where it is newer than the row,
-   * and the position moves to the batch's last sequence, atomically.
-   */
-  private async apply(batch: JsMsg[], skippedSeq?: number): Promise<void> {
+  protected write(batch: JsMsg[]): ProjectionWrite {
     const latest = new Map<string, { seq: number; event: Envelope<BuildStatusPayload> }>();
-    let last = skippedSeq ?? 0;
     for (const msg of batch) {
-      last = Math.max(last, msg.seq);
       const event = this.decode(msg);
       if (event) latest.set(event.payload.build_id, { seq: msg.seq, event });
     }
@@ -203,8 +50,8 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
       last_seq: seq,
       latest: event.payload,
     }));
-    await this.db.query(
-      `WITH incoming AS (
+    return {
+      ctes: `incoming AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            build_id text, status text, project text, progress_pct smallint, started_at timestamptz,
            updated_at timestamptz, last_seq bigint, latest jsonb)
@@ -217,12 +64,9 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
            last_seq = EXCLUDED.last_seq, latest = EXCLUDED.latest
          WHERE builds.last_seq < EXCLUDED.last_seq
          RETURNING 1
-       )
-       INSERT INTO projection_positions (projection, last_seq, updated_at) VALUES ($2, $3, now())
-       ON CONFLICT (projection) DO UPDATE SET
-         last_seq = GREATEST(projection_positions.last_seq, EXCLUDED.last_seq), updated_at = now()`,
-      [JSON.stringify(rows), BUILDS_PROJECTION, last],
-    );
+       )`,
+      params: [JSON.stringify(rows)],
+    };
   }
 
   /** A message that is not a valid build status envelope is logged and skipped: it cannot become valid later. */
@@ -252,10 +96,4 @@ export class BuildProjector implements OnApplicationBootstrap, OnModuleDestroy {
       payload: toBuildStatusPayload(event.payload, buildId),
     };
   }
-}
-
-/** PostgreSQL classes 22 (data exception) and 23 (integrity): the data is wrong, not the connection. */
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }

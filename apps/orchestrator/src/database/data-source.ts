@@ -1,9 +1,11 @@
 import type { DataSourceOptions } from 'typeorm';
 import { BuildEntity, ProjectionPositionEntity } from '../builds/build.entity.js';
+import { OutboxMessageEntity } from '../outbox/outbox-message.entity.js';
 import { CreateBuilds1764000000000 } from './migrations/1764000000000-create-builds.js';
+import { CreateOutboxMessages1764100000000 } from './migrations/1764100000000-create-outbox-messages.js';
 
-export const ENTITIES = [BuildEntity, ProjectionPositionEntity];
-export const MIGRATIONS = [CreateBuilds1764000000000];
+export const ENTITIES = [BuildEntity, ProjectionPositionEntity, OutboxMessageEntity];
+export const MIGRATIONS = [CreateBuilds1764000000000, CreateOutboxMessages1764100000000];
 
 /** The schema is owned by migrations alone: never `synchronize`. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -1,0 +1,81 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type JsMsg } from '@nats-io/jetstream';
+import { DataSource } from 'typeorm';
+import {
+  type Envelope,
+  EnvelopeDto,
+  type OutboxMessagePayload,
+  OutboxMessagePayloadDto,
+  validatePlain,
+} from '#contracts';
+import { Bus } from '#bus';
+import { SETTINGS, type Settings } from '#platform';
+import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
+
+/** GUARDKIT_OUTBOX into `outbox_messages`: every message once (the stream sequence is the key). */
+@Injectable()
+export class OutboxProjector extends JetStreamProjection {
+  protected readonly projection = 'outbox';
+  protected readonly streamRole = 'outbox';
+
+  constructor(bus: Bus, @InjectDataSource() db: DataSource, @Inject(SETTINGS) settings: Settings) {
+    super(bus, db, settings);
+  }
+
+  protected filterSubject(): string {
+    return `${this.bus.subjects.streamSubjects('outbox')[0]}`;
+  }
+
+  protected write(batch: JsMsg[]): ProjectionWrite {
+    const rows = batch.flatMap((msg) => {
+      const event = this.decode(msg);
+      if (!event) return [];
+      const p = event.payload;
+      return [
+        {
+          seq: msg.seq,
+          source: p.source,
+          role: p.role,
+          content: p.content,
+          truncated: p.truncated,
+          file_name: p.file_name ?? null,
+          file_ts: p.file_ts ?? null,
+          created_at: event.timestamp,
+        },
+      ];
+    });
+    return {
+      ctes: `inserted AS (
+         INSERT INTO outbox_messages (seq, source, role, content, truncated, file_name, file_ts, created_at)
+         SELECT seq, source, role, content, truncated, file_name, file_ts, created_at
+         FROM jsonb_to_recordset($1::jsonb) AS x(
+           seq bigint, source text, role text, content text, truncated boolean, file_name text,
+           file_ts timestamptz, created_at timestamptz)
+         ON CONFLICT (seq) DO NOTHING
+         RETURNING 1
+       )`,
+      params: [JSON.stringify(rows)],
+    };
+  }
+
+  private decode(msg: JsMsg): Envelope<OutboxMessagePayload> | undefined {
+    let parsed: unknown;
+    try {
+      parsed = msg.json();
+    } catch {
+      this.logger.warn({ seq: msg.seq, subject: msg.subject }, 'skipping an outbox event that is not JSON');
+      return undefined;
+    }
+    const envelope = validatePlain(EnvelopeDto, parsed);
+    const payload = envelope.ok ? validatePlain(OutboxMessagePayloadDto, envelope.value.payload) : envelope;
+    if (!payload.ok) {
+      this.logger.warn(
+        { seq: msg.seq, subject: msg.subject, problems: payload.problems },
+        'skipping an invalid outbox event',
+      );
+      return undefined;
+    }
+    return parsed as Envelope<OutboxMessagePayload>;
+  }
+}
