@@ -21,6 +21,14 @@ export const OUTBOX_FILE_HEADER = 'Guardkit-Outbox-File';
 
 type Source = Settings['ingest']['outboxSources'][number];
 
+/** How many files are read ahead of the one being published. */
+const READ_AHEAD = 32;
+
+type Prepared =
+  | { kind: 'gone' }
+  | { kind: 'refused'; reason: string; problems: string[] }
+  | { kind: 'read'; hash: string; content: string; truncated: boolean };
+
 /**
  * SPEC 3.2: drains `<runtime>/outbox/` of each source in order (timestamp read as s/ms/µs/ns, then name).
  * A file is published with a Nats-Msg-Id, and moved to `processed/` (or deleted) only after the stream
@@ -77,7 +85,19 @@ export class OutboxIngestor {
     const files = names.flatMap((name) => parseOutboxName(name) ?? []).sort(byOutboxOrder);
     if (files.length === 0) return;
     if (!(await this.canFinish(source, dir))) return;
-    for (const file of files) await this.ingest(source, dir, file);
+    // Reading has no side effects, so files are read ahead; publishing and moving stay one file at a time, in
+    // order, so that a crash leaves at most one file both on the stream and in the folder.
+    const prepared = files.map(() => undefined as Promise<Prepared> | undefined);
+    const prepare = (i: number) => {
+      const file = files[i];
+      if (file && !prepared[i]) prepared[i] = this.prepare(dir, file);
+    };
+    for (let i = 0; i < files.length; i++) {
+      for (let ahead = i; ahead < i + READ_AHEAD; ahead++) prepare(ahead);
+      const ready = await prepared[i]!;
+      prepared[i] = undefined;
+      await this.commit(source, dir, files[i], ready);
+    }
   }
 
   /** Nothing is published unless the file can be moved afterwards: a message must not be stored twice. */
@@ -101,35 +121,51 @@ export class OutboxIngestor {
     }
   }
 
-  private async ingest(source: Source, dir: string, file: OutboxFileName): Promise<void> {
+  /** Reads and checks one file (no side effects). */
+  private async prepare(dir: string, file: OutboxFileName): Promise<Prepared> {
     const path = join(dir, file.name);
     const stats = await lstat(path).catch(() => undefined);
-    if (!stats) return; // gone between the listing and now
-    if (!stats.isFile()) {
-      await this.reject(source, dir, file.name, 'not a regular file', [
-        `${file.name} is a folder, link or device`,
-      ]);
-      return;
-    }
+    if (!stats) return { kind: 'gone' };
+    if (!stats.isFile())
+      return {
+        kind: 'refused',
+        reason: 'not a regular file',
+        problems: [`${file.name} is a folder, link or device`],
+      };
     if (stats.size > MAX_OUTBOX_FILE_BYTES) {
-      await this.reject(source, dir, file.name, 'file too large', [
-        `${stats.size} bytes; at most ${MAX_OUTBOX_FILE_BYTES}`,
-      ]);
-      return;
+      return {
+        kind: 'refused',
+        reason: 'file too large',
+        problems: [`${stats.size} bytes; at most ${MAX_OUTBOX_FILE_BYTES}`],
+      };
     }
     const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    if (!bytes) return;
+    if (!bytes) return { kind: 'gone' };
     const hash = createHash('sha256').update(bytes).digest('hex');
-    const marker = `${file.name}:${hash}`;
+    return { kind: 'read', hash, ...decodeOutboxContent(bytes, this.settings.ingest.outboxMaxChars) };
+  }
+
+  /** Publishes one prepared file (unless it already was) and moves it on; or refuses it. */
+  private async commit(source: Source, dir: string, file: OutboxFileName, ready: Prepared): Promise<void> {
+    const path = join(dir, file.name);
+    switch (ready.kind) {
+      case 'gone':
+        return; // vanished between the listing and the read
+      case 'refused':
+        await this.reject(source, dir, file.name, ready.reason, ready.problems);
+        return;
+      case 'read':
+        break;
+    }
+    const marker = `${file.name}:${ready.hash}`;
     if (this.publishedNotMoved.get(path) === marker) {
       await this.finish(dir, file.name, path);
       return;
     }
-    const { content, truncated } = decodeOutboxContent(bytes, this.settings.ingest.outboxMaxChars);
-    if (content === '') {
+    if (ready.content === '') {
       this.logger.log({ source: source.name, file: file.name }, 'empty outbox file: nothing to publish');
       await this.finish(dir, file.name, path);
       return;
@@ -152,13 +188,13 @@ export class OutboxIngestor {
     const payload: OutboxMessagePayload = {
       source: source.name,
       role: file.role,
-      content,
-      truncated,
+      content: ready.content,
+      truncated: ready.truncated,
       file_name: file.name,
     };
     const fileTs = isoFromNs(file.tsNs);
     if (fileTs) payload.file_ts = fileTs;
-    const messageId = `outbox-${source.name}-${file.name}-${hash.slice(0, 16)}`;
+    const messageId = `outbox-${source.name}-${file.name}-${ready.hash.slice(0, 16)}`;
     await this.publisher.publish(
       subject,
       createEnvelope({
