@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createEnvelope, type OutboxMessagePayload } from '#contracts';
+import { createEnvelope, OUTBOX_ROLES, type OutboxMessagePayload } from '#contracts';
 import { Bus, EventPublisher } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
@@ -23,6 +23,8 @@ type Source = Settings['ingest']['outboxSources'][number];
 
 /** How many files are read ahead of the one being published. */
 const READ_AHEAD = 32;
+/** How many published files may wait for their move at once (and so how far the crash check looks). */
+const MAX_MOVING = 32;
 
 type Prepared =
   | { kind: 'gone' }
@@ -32,10 +34,13 @@ type Prepared =
 /**
  * SPEC 3.2: drains `<runtime>/outbox/` of each source in order (timestamp read as s/ms/µs/ns, then name).
  * A file is published with a Nats-Msg-Id, and moved to `processed/` (or deleted) only after the stream
- * acknowledged it. Files are handled one at a time per source, so after a crash at most one file can be on the
- * stream and still in the folder: it is the last message of its subject, and the header on that message
- * (file name and content hash) tells the restarted ingestor to move it without publishing it again.
- * Refused files go to `rejected/` with a `.reason.json` beside them and a `guardkit.ingest.rejected` event.
+ * acknowledged it. Refused files go to `rejected/` with a `.reason.json` and a `guardkit.ingest.rejected` event.
+ *
+ * Crash safety: files are published one at a time, in order, each after the previous one was acknowledged,
+ * so whatever is on the stream but still in the folder after a crash is a prefix of the sorted files. Each
+ * message carries its file's name and content hash in a header; after a start, the last message of each of
+ * the source's subjects marks how far that prefix goes, and those files are moved without a second publish.
+ * That is what lets moves run behind the publishes (bounded), off the critical path.
  */
 @Injectable()
 export class OutboxIngestor {
@@ -48,8 +53,10 @@ export class OutboxIngestor {
         'draining the outbox failed; will retry at the next change or scan',
       ),
   );
-  /** Subjects whose last message was compared with the first file after start (the crash check). */
-  private readonly checked = new Set<string>();
+  /** Sources whose folder was compared with the stream since start (the crash check). */
+  private readonly recovered = new Set<string>();
+  /** Moves running behind the publishes. */
+  private readonly moving = new Set<Promise<void>>();
   /** Files published whose move failed: moved again, never published again. */
   private readonly publishedNotMoved = new Map<string, string>();
   private readonly blocked = new Set<string>();
@@ -85,19 +92,66 @@ export class OutboxIngestor {
     const files = names.flatMap((name) => parseOutboxName(name) ?? []).sort(byOutboxOrder);
     if (files.length === 0) return;
     if (!(await this.canFinish(source, dir))) return;
-    // Reading has no side effects, so files are read ahead; publishing and moving stay one file at a time, in
-    // order, so that a crash leaves at most one file both on the stream and in the folder.
+    // Reading has no side effects, so files are read ahead; publishing stays one file at a time, in order.
     const prepared = files.map(() => undefined as Promise<Prepared> | undefined);
-    const prepare = (i: number) => {
-      const file = files[i];
-      if (file && !prepared[i]) prepared[i] = this.prepare(dir, file);
+    const ready = (i: number): Promise<Prepared> => {
+      for (let ahead = i; ahead < Math.min(i + READ_AHEAD, files.length); ahead++) {
+        prepared[ahead] ??= this.prepare(dir, files[ahead]);
+      }
+      return prepared[i]!;
     };
-    for (let i = 0; i < files.length; i++) {
-      for (let ahead = i; ahead < i + READ_AHEAD; ahead++) prepare(ahead);
-      const ready = await prepared[i]!;
-      prepared[i] = undefined;
-      await this.commit(source, dir, files[i], ready);
+    try {
+      let next = 0;
+      if (!this.recovered.has(source.name)) {
+        next = await this.recover(source, dir, files, ready);
+        this.recovered.add(source.name);
+      }
+      for (let i = next; i < files.length; i++) {
+        const file = await ready(i);
+        prepared[i] = undefined;
+        await this.commit(source, dir, files[i], file);
+      }
+    } finally {
+      await Promise.all(this.moving);
     }
+  }
+
+  /**
+   * After a start: the files already on the stream (a crash came between their publish and their move) are the
+   * prefix of the sorted files up to the furthest one whose marker is the last message of its subject.
+   * They are moved without a second publish. Returns the index of the first file still to publish.
+   */
+  private async recover(
+    source: Source,
+    dir: string,
+    files: OutboxFileName[],
+    ready: (i: number) => Promise<Prepared>,
+  ): Promise<number> {
+    const stream = this.bus.subjects.streamName('outbox');
+    const lastMarkers = new Set<string>();
+    for (const role of OUTBOX_ROLES) {
+      const last = await this.bus.jsm.direct.getMessage(stream, {
+        last_by_subj: this.bus.subjects.outbox(source.name, role),
+      });
+      const marker = last?.header.get(OUTBOX_FILE_HEADER);
+      if (marker) lastMarkers.add(marker);
+    }
+    let published = -1;
+    for (let i = 0; i < Math.min(files.length, MAX_MOVING + 1) && lastMarkers.size > 0; i++) {
+      const file = await ready(i);
+      if (file.kind === 'read' && lastMarkers.has(`${files[i].name}:${file.hash}`)) published = i;
+    }
+    if (published >= 0) {
+      this.logger.warn(
+        { source: source.name, files: published + 1 },
+        'outbox files were published before a restart; moving them on',
+      );
+      for (let i = 0; i <= published; i++) {
+        const name = files[i].name;
+        await this.finish(dir, name, join(dir, name));
+      }
+    }
+    return published + 1;
   }
 
   /** Nothing is published unless the file can be moved afterwards: a message must not be stored twice. */
@@ -171,20 +225,6 @@ export class OutboxIngestor {
       return;
     }
     const subject = this.bus.subjects.outbox(source.name, file.role);
-    if (!this.checked.has(subject)) {
-      const last = await this.bus.jsm.direct.getMessage(this.bus.subjects.streamName('outbox'), {
-        last_by_subj: subject,
-      });
-      this.checked.add(subject);
-      if (last?.header.get(OUTBOX_FILE_HEADER) === marker) {
-        this.logger.warn(
-          { source: source.name, file: file.name },
-          'outbox file was published before a restart; moving it on',
-        );
-        await this.finish(dir, file.name, path);
-        return;
-      }
-    }
     const payload: OutboxMessagePayload = {
       source: source.name,
       role: file.role,
@@ -206,7 +246,21 @@ export class OutboxIngestor {
       { msgId: messageId, headers: { [OUTBOX_FILE_HEADER]: marker } },
     );
     this.publishedNotMoved.set(path, marker);
-    await this.finish(dir, file.name, path);
+    await this.finishBehind(dir, file.name, path);
+  }
+
+  /** Moves a published file without holding up the next publish; at most MAX_MOVING at once. */
+  private async finishBehind(dir: string, name: string, path: string): Promise<void> {
+    while (this.moving.size >= MAX_MOVING) await Promise.race(this.moving);
+    const move = this.finish(dir, name, path)
+      .catch((error: unknown) =>
+        this.logger.error(
+          { err: error, file: name },
+          'moving a published outbox file failed; it will be moved at the next drain',
+        ),
+      )
+      .finally(() => this.moving.delete(move));
+    this.moving.add(move);
   }
 
   /** After the acknowledgement: into processed/ (a clash gets a suffix), or deleted. */
