@@ -74,6 +74,29 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     assert.deepEqual((await readdir(outbox)).sort(), ['processed']);
   });
 
+  it('creates each outbox folder at start, so the first file is read at once', async () => {
+    const fresh = await TestEnv.create({ INGEST_SCAN_INTERVAL_MS: '60000' });
+    const app = await createIngestor(fresh.settings);
+    try {
+      await drop(join(fresh.root, 'runtime', 'outbox'), '1800000000000_pipeline.md', 'first');
+      await eventually(
+        async () =>
+          (
+            await fresh.storedOn(
+              fresh.subjects.outbox('local', 'pipeline'),
+              fresh.subjects.streamName('outbox'),
+            )
+          ).length === 1
+            ? true
+            : undefined,
+        3000,
+        'the first file, with no scan to find it',
+      );
+    } finally {
+      await fresh.cleanup(app);
+    }
+  });
+
   it('reads a file the moment it is renamed into place, and other sources as their own', async () => {
     await drop(outbox, '1800000000000_pipeline.md', 'live');
     await drop(other, '1800000000001_system.md', 'from the web runtime');

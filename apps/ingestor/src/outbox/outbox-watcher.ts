@@ -1,4 +1,5 @@
 import type { FSWatcher } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Inject,
@@ -27,6 +28,15 @@ export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // The queue folder is ours to create, as AutoAppDev's backend does, so it is watched from the first file on.
+    for (const source of this.ingestor.sources) {
+      await mkdir(join(source.runtimeDir, 'outbox'), { recursive: true }).catch((error: unknown) =>
+        this.logger.warn(
+          { source: source.name, reason: (error as Error).message },
+          'cannot create the outbox folder',
+        ),
+      );
+    }
     await this.scan();
     this.timer = setInterval(() => void this.scan(), this.settings.ingest.scanIntervalMs);
     this.logger.log({ sources: this.ingestor.sources }, 'watching AutoAppDev outboxes');
