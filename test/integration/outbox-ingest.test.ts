@@ -154,6 +154,28 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     assert.ok(left.includes('notes.md') && left.includes('1800000000300_pipeline.json'));
   });
 
+  it('keeps going when files vanish while it works', async () => {
+    const before = (await stored()).length;
+    await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const name = `18000000007${String(i).padStart(2, '0')}_pipeline.md`;
+        await drop(outbox, name, `short-lived ${i}`);
+        await rm(join(outbox, name), { force: true }); // gone again at once, before or after the ingestor saw it
+      }),
+    );
+    await drop(outbox, '1800000000799_pipeline.md', 'after the storm');
+    const messages = await until(async () => {
+      const all = await stored();
+      return all.some((m) => m.content === 'after the storm') ? all : undefined;
+    });
+    const shortLived = messages.slice(before).filter((m) => m.content.startsWith('short-lived'));
+    assert.equal(
+      new Set(shortLived.map((m) => m.content)).size,
+      shortLived.length,
+      'those it caught, it published once',
+    );
+  });
+
   it('gives a processed/ name clash a suffix', async () => {
     await writeFile(join(outbox, 'processed', '1800000000400_pipeline.md'), 'an older file of the same name');
     await drop(outbox, '1800000000400_pipeline.md', 'clash');
@@ -204,5 +226,29 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     ingestor = await createIngestor(env.settings);
     await until(async () => ((await readdir(join(outbox, 'processed'))).includes(name) ? true : undefined));
     assert.equal((await stored()).length, before, 'not published a second time');
+  });
+});
+
+describe('outbox bridge with OUTBOX_AFTER_INGEST=delete', () => {
+  it('deletes each file once its message is stored, and makes no processed/ folder', async () => {
+    const env = await TestEnv.create({ OUTBOX_AFTER_INGEST: 'delete' });
+    const outbox = join(env.root, 'runtime', 'outbox');
+    const ingestor = await createIngestor(env.settings);
+    try {
+      await writeFile(join(outbox, '.tmp'), 'delete me');
+      const { rename } = await import('node:fs/promises');
+      await rename(join(outbox, '.tmp'), join(outbox, '1800000000000_pipeline.md'));
+      await eventually(async () => ((await readdir(outbox)).length === 0 ? true : undefined), 5000);
+      const stored = await env.storedOn(
+        env.subjects.outbox('local', 'pipeline'),
+        env.subjects.streamName('outbox'),
+      );
+      assert.deepEqual(
+        stored.map((m) => messageOf(m.data).content),
+        ['delete me'],
+      );
+    } finally {
+      await env.cleanup(ingestor);
+    }
   });
 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { byOutboxOrder, decodeOutboxContent, isoFromNs, parseOutboxName } from './outbox-file.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  byOutboxOrder,
+  decodeOutboxContent,
+  isoFromNs,
+  parseOutboxName,
+  readOutboxFile,
+} from './outbox-file.js';
 
 describe('outbox file names', () => {
   it('reads AutoAppDev names, with the role lower-cased and unknown roles read as pipeline', () => {
@@ -67,5 +76,19 @@ describe('outbox content', () => {
     });
     assert.deepEqual(decodeOutboxContent(Buffer.from('ab😀cd'), 3), { content: 'ab😀', truncated: true });
     assert.deepEqual(decodeOutboxContent(Buffer.from('   '), 10), { content: '', truncated: false });
+  });
+});
+
+describe('readOutboxFile', () => {
+  it('says gone for a file that vanished between the listing and the read, and hashes what it reads', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outbox-read-'));
+    try {
+      assert.deepEqual(await readOutboxFile(join(dir, '1_pipeline.md'), 10), { kind: 'gone' });
+      await writeFile(join(dir, '2_pipeline.md'), ' hi ');
+      const read = await readOutboxFile(join(dir, '2_pipeline.md'), 10);
+      assert.ok(read.kind === 'read' && read.content === 'hi' && read.hash.length === 64);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { lstat, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { OUTBOX_FILE_PATTERN, outboxRole, type OutboxRole, outboxTimestampNs } from '#contracts';
 
 /** Larger than this, or not a regular file, and a message file is refused. */
@@ -43,4 +46,36 @@ export function isoFromNs(tsNs: bigint): string | undefined {
   const ms = Number(tsNs / 1_000_000n);
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+/** One message file, read and checked (no side effects): gone, refused with a reason, or its content. */
+export type Prepared =
+  | { kind: 'gone' }
+  | { kind: 'refused'; reason: string; problems: string[] }
+  | { kind: 'read'; hash: string; content: string; truncated: boolean };
+
+export async function readOutboxFile(path: string, maxChars: number): Promise<Prepared> {
+  const stats = await lstat(path).catch(() => undefined);
+  if (!stats) return { kind: 'gone' }; // vanished between the listing and the read
+  if (!stats.isFile()) {
+    return {
+      kind: 'refused',
+      reason: 'not a regular file',
+      problems: [`${basename(path)} is a folder, link or device`],
+    };
+  }
+  if (stats.size > MAX_OUTBOX_FILE_BYTES) {
+    return {
+      kind: 'refused',
+      reason: 'file too large',
+      problems: [`${stats.size} bytes; at most ${MAX_OUTBOX_FILE_BYTES}`],
+    };
+  }
+  const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!bytes) return { kind: 'gone' };
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  return { kind: 'read', hash, ...decodeOutboxContent(bytes, maxChars) };
 }

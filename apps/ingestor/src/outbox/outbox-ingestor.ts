@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createEnvelope, OUTBOX_ROLES, type OutboxMessagePayload } from '#contracts';
@@ -9,11 +8,11 @@ import { CoalescingRunner } from '../coalescing-runner.js';
 import { INGESTOR_SOURCE_ID, RejectionPublisher } from '../rejections.js';
 import {
   byOutboxOrder,
-  decodeOutboxContent,
   isoFromNs,
-  MAX_OUTBOX_FILE_BYTES,
   type OutboxFileName,
   parseOutboxName,
+  type Prepared,
+  readOutboxFile,
 } from './outbox-file.js';
 
 /** On each outbox message: which file it came from and the hash of its bytes, to recognise it after a crash. */
@@ -25,11 +24,6 @@ type Source = Settings['ingest']['outboxSources'][number];
 const READ_AHEAD = 32;
 /** How many published files may wait for their move at once (and so how far the crash check looks). */
 const MAX_MOVING = 32;
-
-type Prepared =
-  | { kind: 'gone' }
-  | { kind: 'refused'; reason: string; problems: string[] }
-  | { kind: 'read'; hash: string; content: string; truncated: boolean };
 
 /**
  * SPEC 3.2: drains `<runtime>/outbox/` of each source in order (timestamp read as s/ms/µs/ns, then name).
@@ -175,31 +169,8 @@ export class OutboxIngestor {
     }
   }
 
-  /** Reads and checks one file (no side effects). */
-  private async prepare(dir: string, file: OutboxFileName): Promise<Prepared> {
-    const path = join(dir, file.name);
-    const stats = await lstat(path).catch(() => undefined);
-    if (!stats) return { kind: 'gone' };
-    if (!stats.isFile())
-      return {
-        kind: 'refused',
-        reason: 'not a regular file',
-        problems: [`${file.name} is a folder, link or device`],
-      };
-    if (stats.size > MAX_OUTBOX_FILE_BYTES) {
-      return {
-        kind: 'refused',
-        reason: 'file too large',
-        problems: [`${stats.size} bytes; at most ${MAX_OUTBOX_FILE_BYTES}`],
-      };
-    }
-    const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
-    if (!bytes) return { kind: 'gone' };
-    const hash = createHash('sha256').update(bytes).digest('hex');
-    return { kind: 'read', hash, ...decodeOutboxContent(bytes, this.settings.ingest.outboxMaxChars) };
+  private prepare(dir: string, file: OutboxFileName): Promise<Prepared> {
+    return readOutboxFile(join(dir, file.name), this.settings.ingest.outboxMaxChars);
   }
 
   /** Publishes one prepared file (unless it already was) and moves it on; or refuses it. */
