@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { INestApplicationContext } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
-import { createEnvelope, type BuildStatusPayload, progressPercent } from '#contracts';
+import { type BuildStatusPayload, progressPercent } from '#contracts';
 import { eventually, progressUpdate, TestEnv } from '#test-support';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 
@@ -17,24 +17,8 @@ describe('build projection into PostgreSQL', () => {
   });
   after(() => env?.cleanup(orchestrator));
 
-  async function publish(
-    buildId: string,
-    turn: number,
-    overrides: Partial<BuildStatusPayload> = {},
-  ): Promise<number> {
-    const { nc } = await env.nats();
-    const payload = {
-      ...progressUpdate(turn),
-      build_id: buildId,
-      task_id: buildId,
-      started_at: '2026-11-24T10:00:00Z',
-      updated_at: `2026-11-24T10:${String(turn).padStart(2, '0')}:00Z`,
-      progress_pct: turn,
-      ...overrides,
-    };
-    const envelope = createEnvelope({ source_id: 'test', event_type: 'build_progress', payload });
-    return (await jetstream(nc).publish(env.subjects.buildStatus(buildId), JSON.stringify(envelope))).seq;
-  }
+  const publish = (buildId: string, turn: number, overrides: Partial<BuildStatusPayload> = {}) =>
+    env.publishStatus(buildId, turn, overrides);
   const builds = () =>
     env.query<{ build_id: string; status: string; last_seq: string; progress_pct: number; turn: number }>(
       `SELECT build_id, status, last_seq, progress_pct, (latest->>'turn')::int AS turn FROM builds ORDER BY build_id`,

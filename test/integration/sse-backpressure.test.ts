@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { jetstream } from '@nats-io/jetstream';
-import { createEnvelope } from '#contracts';
-import { eventually, payloadOf, progressUpdate, SseClient, TestEnv } from '#test-support';
+import { eventually, payloadOf, SseClient, TestEnv } from '#test-support';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 
 /** Big events (~800 KB) fill the socket buffers of a client that stops reading. */
@@ -21,20 +19,9 @@ describe('SSE: a slow client never slows the others', () => {
   });
   after(() => env?.cleanup(gateway));
 
-  async function publishBig(buildId: string, turn: number): Promise<number> {
-    const { nc } = await env.nats();
-    const payload = {
-      ...progressUpdate(turn),
-      build_id: buildId,
-      task_id: buildId,
-      started_at: '2026-11-24T10:00:00Z',
-      updated_at: '2026-11-24T10:00:00Z',
-      progress_pct: 0,
-      log_tail: 'x'.repeat(800_000),
-    };
-    const envelope = createEnvelope({ source_id: 'test', event_type: 'build_progress', payload });
-    return (await jetstream(nc).publish(env.subjects.buildStatus(buildId), JSON.stringify(envelope))).seq;
-  }
+  /** A status with an ~800 KB extra field, so a few fill a socket. */
+  const publishBig = (buildId: string, turn: number) =>
+    env.publishStatus(buildId, turn, { log_tail: 'x'.repeat(800_000) });
 
   it('conflates waiting statuses of one build: the newest arrives, in order, while a fast client gets all', async () => {
     const slow = await SseClient.open(`${baseUrl}/builds/CONFLATE/events`);

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
-import { Subjects } from '#contracts';
+import { createEnvelope, Subjects } from '#contracts';
 import { loadSettings, type Settings } from '#platform';
+import { progressUpdate } from './progress.js';
 import { resolveServices, type ServiceUrls } from './services.js';
 
 /**
@@ -85,6 +86,29 @@ export class TestEnv {
       out.push({ seq: msg.seq, data: msg.string() });
       seq = msg.seq;
     }
+  }
+
+  /**
+   * Publishes a build status envelope straight onto the stream, as a producer other than the ingestor would;
+   * returns its stream sequence.
+   */
+  async publishStatus(
+    buildId: string,
+    turn: number,
+    overrides: Record<string, unknown> = {},
+  ): Promise<number> {
+    const { nc } = await this.nats();
+    const payload = {
+      ...progressUpdate(turn),
+      build_id: buildId,
+      task_id: buildId,
+      started_at: '2026-11-24T10:00:00Z',
+      updated_at: `2026-11-24T10:${String(turn % 60).padStart(2, '0')}:00Z`,
+      progress_pct: turn,
+      ...overrides,
+    };
+    const envelope = createEnvelope({ source_id: 'test', event_type: 'build_progress', payload });
+    return (await jetstream(nc).publish(this.subjects.buildStatus(buildId), JSON.stringify(envelope))).seq;
   }
 
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {

@@ -79,8 +79,8 @@ export class BuildStatusPayloadDto extends BuildStatusFields {
   @IsInt() @Min(0) @Max(100) progress_pct: number;
 }
 
-/** The payload of `guardkit.builds.<id>.status` (SPEC 2.2): the progress file, normalised, plus progress_pct. */
-export interface BuildStatusPayload {
+/** The fields of seed 001's progress.json, as published (no index signature, so they can be picked and omitted). */
+export interface BuildStatusCore {
   build_id: string;
   build_type: string;
   status: BuildStatus;
@@ -102,6 +102,10 @@ export interface BuildStatusPayload {
   };
   started_at: string;
   updated_at: string;
+}
+
+/** The payload of `guardkit.builds.<id>.status` (SPEC 2.2): the core fields, progress_pct, and any extra field kept. */
+export interface BuildStatusPayload extends BuildStatusCore {
   progress_pct: number;
   [extra: string]: unknown;
 }

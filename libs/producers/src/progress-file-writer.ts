@@ -1,29 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertSafeId, type BuildStatus } from '#contracts';
+import { assertSafeId, type BuildStatus, type BuildStatusCore } from '#contracts';
 
-/** What a writer says about a build; the writer adds `updated_at` (and `started_at` once). */
-export interface ProgressUpdate {
+/** What a writer says about a build: the status payload less what the writer fills in (ids, times, progress_pct). */
+export type ProgressUpdate = Omit<
+  BuildStatusCore,
+  'build_id' | 'task_id' | 'status' | 'started_at' | 'updated_at'
+> & {
   build_id?: string;
-  build_type: string;
   status: BuildStatus | 'error';
-  wave: number;
-  wave_total: number;
-  task_name: string;
-  turn: number;
-  turn_max: number;
-  phase: string;
-  phase_status: string;
-  metrics: {
-    elapsed_seconds: number;
-    files_created: number;
-    files_modified: number;
-    tests_passed: number;
-    tests_total: number;
-  };
+  started_at?: string;
   [extra: string]: unknown;
-}
+};
 
 /**
  * Writes `<root>/.guardkit/autobuild/<task_id>/progress.json` the way GuardKit does (seed 001): the whole
@@ -47,7 +36,7 @@ export class ProgressFileWriter {
   /** Writes one update atomically and returns the document written. */
   async write(update: ProgressUpdate): Promise<Record<string, unknown>> {
     const now = this.clock().toISOString();
-    this.startedAt ??= typeof update['started_at'] === 'string' ? update['started_at'] : now;
+    this.startedAt ??= update.started_at ?? now;
     const document = { task_id: this.taskId, started_at: this.startedAt, ...update, updated_at: now };
     await mkdir(this.dir, { recursive: true });
     const temp = join(this.dir, `.progress.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);

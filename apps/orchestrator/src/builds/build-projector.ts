@@ -2,14 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type JsMsg } from '@nats-io/jetstream';
 import { DataSource } from 'typeorm';
-import {
-  type BuildStatusPayload,
-  type Envelope,
-  EnvelopeDto,
-  ProgressFileDto,
-  toBuildStatusPayload,
-  validatePlain,
-} from '#contracts';
+import { type BuildStatusPayload, type Envelope, ProgressFileDto, toBuildStatusPayload } from '#contracts';
 import { Bus } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
@@ -69,31 +62,21 @@ export class BuildProjector extends JetStreamProjection {
     };
   }
 
-  /** A message that is not a valid build status envelope is logged and skipped: it cannot become valid later. */
+  /** A valid build status envelope whose build id agrees with its subject, normalised; else undefined. */
   private decode(msg: JsMsg): Envelope<BuildStatusPayload> | undefined {
-    let parsed: unknown;
-    try {
-      parsed = msg.json();
-    } catch {
-      this.logger.warn({ seq: msg.seq, subject: msg.subject }, 'skipping a build event that is not JSON');
-      return undefined;
-    }
-    const envelope = validatePlain(EnvelopeDto, parsed);
-    const payload = envelope.ok ? validatePlain(ProgressFileDto, envelope.value.payload) : envelope;
+    const event = this.decodeEnvelope(msg, ProgressFileDto);
+    if (!event) return undefined;
     const buildId = this.bus.subjects.buildIdOf(msg.subject);
-    const problems = !payload.ok
-      ? payload.problems
-      : !buildId || (payload.value.build_id !== undefined && payload.value.build_id !== buildId)
-        ? ['payload build_id differs from the subject']
-        : [];
-    if (problems.length > 0 || !envelope.ok || !buildId) {
-      this.logger.warn({ seq: msg.seq, subject: msg.subject, problems }, 'skipping an invalid build event');
+    if (!buildId || (event.payload.build_id !== undefined && event.payload.build_id !== buildId)) {
+      this.logger.warn(
+        { seq: msg.seq, subject: msg.subject },
+        'skipping a build event whose build_id differs from its subject',
+      );
       return undefined;
     }
-    const event = parsed as Envelope<BuildStatusPayload>;
     return {
       ...event,
-      payload: toBuildStatusPayload(event.payload, buildId),
+      payload: toBuildStatusPayload(event.payload as ProgressFileDto & Record<string, unknown>, buildId),
     };
   }
 }

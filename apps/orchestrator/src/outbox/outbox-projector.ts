@@ -2,13 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type JsMsg } from '@nats-io/jetstream';
 import { DataSource } from 'typeorm';
-import {
-  type Envelope,
-  EnvelopeDto,
-  type OutboxMessagePayload,
-  OutboxMessagePayloadDto,
-  validatePlain,
-} from '#contracts';
+import { OutboxMessagePayloadDto } from '#contracts';
 import { Bus } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
@@ -29,7 +23,7 @@ export class OutboxProjector extends JetStreamProjection {
 
   protected write(batch: JsMsg[]): ProjectionWrite {
     const rows = batch.flatMap((msg) => {
-      const event = this.decode(msg);
+      const event = this.decodeEnvelope(msg, OutboxMessagePayloadDto);
       if (!event) return [];
       const p = event.payload;
       return [
@@ -57,25 +51,5 @@ export class OutboxProjector extends JetStreamProjection {
        )`,
       params: [JSON.stringify(rows)],
     };
-  }
-
-  private decode(msg: JsMsg): Envelope<OutboxMessagePayload> | undefined {
-    let parsed: unknown;
-    try {
-      parsed = msg.json();
-    } catch {
-      this.logger.warn({ seq: msg.seq, subject: msg.subject }, 'skipping an outbox event that is not JSON');
-      return undefined;
-    }
-    const envelope = validatePlain(EnvelopeDto, parsed);
-    const payload = envelope.ok ? validatePlain(OutboxMessagePayloadDto, envelope.value.payload) : envelope;
-    if (!payload.ok) {
-      this.logger.warn(
-        { seq: msg.seq, subject: msg.subject, problems: payload.problems },
-        'skipping an invalid outbox event',
-      );
-      return undefined;
-    }
-    return parsed as Envelope<OutboxMessagePayload>;
   }
 }

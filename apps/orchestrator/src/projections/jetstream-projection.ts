@@ -11,7 +11,8 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 import type { DataSource } from 'typeorm';
-import type { StreamRole } from '#contracts';
+import type { ClassConstructor } from 'class-transformer';
+import { type Envelope, EnvelopeDto, type StreamRole, validatePlain } from '#contracts';
 import type { Bus } from '#bus';
 import type { Settings } from '#platform';
 
@@ -170,6 +171,33 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
         await this.isolate([msg], inner);
       }
     }
+  }
+
+  /**
+   * A message's envelope and payload, both validated; undefined (and a warning) for anything else: a message
+   * that is not valid cannot become valid later, so it is skipped, never retried.
+   */
+  protected decodeEnvelope<P extends object>(
+    msg: JsMsg,
+    payloadDto: ClassConstructor<P>,
+  ): Envelope<P> | undefined {
+    let parsed: unknown;
+    try {
+      parsed = msg.json();
+    } catch {
+      this.logger.warn({ seq: msg.seq, subject: msg.subject }, 'skipping an event that is not JSON');
+      return undefined;
+    }
+    const envelope = validatePlain(EnvelopeDto, parsed);
+    const payload = envelope.ok ? validatePlain(payloadDto, envelope.value.payload) : envelope;
+    if (!payload.ok) {
+      this.logger.warn(
+        { seq: msg.seq, subject: msg.subject, problems: payload.problems },
+        'skipping an invalid event',
+      );
+      return undefined;
+    }
+    return parsed as Envelope<P>;
   }
 
   /** One statement: the subclass's rows, and the position moved to the batch's last sequence. */
