@@ -176,6 +176,29 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     );
   });
 
+  it('watches an outbox folder again after it is deleted and made anew', async () => {
+    const fresh = await TestEnv.create({ INGEST_SCAN_INTERVAL_MS: '60000' });
+    const app = await createIngestor(fresh.settings);
+    const box = join(fresh.root, 'runtime', 'outbox');
+    const count = async () =>
+      (await fresh.storedOn(fresh.subjects.outbox('local', 'pipeline'), fresh.subjects.streamName('outbox')))
+        .length;
+    try {
+      await drop(box, '1800000000000_pipeline.md', 'before');
+      await eventually(async () => ((await count()) === 1 ? true : undefined), 3000);
+      await rm(box, { recursive: true });
+      await new Promise((r) => setTimeout(r, 100));
+      await drop(box, '1800000000001_pipeline.md', 'after'); // drop() makes the folder anew
+      await eventually(
+        async () => ((await count()) === 2 ? true : undefined),
+        3000,
+        'a file in the new folder, with no scan',
+      );
+    } finally {
+      await fresh.cleanup(app);
+    }
+  });
+
   it('gives a processed/ name clash a suffix', async () => {
     await writeFile(join(outbox, 'processed', '1800000000400_pipeline.md'), 'an older file of the same name');
     await drop(outbox, '1800000000400_pipeline.md', 'clash');

@@ -1,5 +1,5 @@
 import type { FSWatcher } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Inject,
@@ -19,7 +19,8 @@ import { OutboxIngestor } from './outbox-ingestor.js';
 @Injectable()
 export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(OutboxWatcher.name);
-  private readonly watches = new Map<string, FSWatcher>();
+  /** Watched folders with the inode watched: a folder deleted and made anew is a new inode to watch. */
+  private readonly watches = new Map<string, { watcher: FSWatcher; ino: number }>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -44,25 +45,30 @@ export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
-    for (const watcher of this.watches.values()) watcher.close();
+    for (const { watcher } of this.watches.values()) watcher.close();
     this.watches.clear();
     await this.ingestor.idle();
   }
 
   private async scan(): Promise<void> {
     await Promise.all(
-      this.ingestor.sources.map((source) => {
+      this.ingestor.sources.map(async (source) => {
         const outbox = join(source.runtimeDir, 'outbox');
-        this.watch(source.runtimeDir, (name) => name === 'outbox' && void this.scan());
-        this.watch(outbox, (name) => !name.startsWith('.') && void this.ingestor.schedule(source.name));
-        return this.ingestor.schedule(source.name);
+        await this.watch(source.runtimeDir, (name) => name === 'outbox' && void this.scan());
+        await this.watch(outbox, (name) => !name.startsWith('.') && void this.ingestor.schedule(source.name));
+        await this.ingestor.schedule(source.name);
       }),
     );
   }
 
-  private watch(dir: string, onEntry: (name: string) => void): void {
-    if (this.watches.has(dir)) return;
+  private async watch(dir: string, onEntry: (name: string) => void): Promise<void> {
+    const stats = await lstat(dir).catch(() => undefined);
+    const current = this.watches.get(dir);
+    if (current && current.ino === stats?.ino) return;
+    current?.watcher.close();
+    this.watches.delete(dir);
+    if (!stats?.isDirectory()) return;
     const watcher = watchDirectory(dir, onEntry, () => this.watches.delete(dir));
-    if (watcher) this.watches.set(dir, watcher);
+    if (watcher) this.watches.set(dir, { watcher, ino: stats.ino });
   }
 }
