@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { type PubAck } from '@nats-io/jetstream';
-import { headers as natsHeaders, RequestError, TimeoutError } from '@nats-io/nats-core';
+import { headers as natsHeaders, TimeoutError } from '@nats-io/nats-core';
 import { BusUnavailableError, type Envelope } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
 import { Bus } from './bus.js';
@@ -13,10 +13,10 @@ export interface PublishOptions {
 }
 
 /**
- * Publishes envelopes to JetStream and waits for the stream's acknowledgement. A publish that is not answered
- * (timeout, no responders while JetStream restarts or NATS reconnects) is sent again with the same
- * Nats-Msg-Id, so it is stored once; after NATS_PUBLISH_ATTEMPTS it fails with BusUnavailableError.
- * Errors the server states (a wrong subject, limits) are not retried.
+ * Publishes envelopes to JetStream and waits for the stream's acknowledgement. A publish that is not answered in
+ * time (NATS reconnecting, a slow server) is sent again with the same Nats-Msg-Id, so it is stored once; after
+ * NATS_PUBLISH_ATTEMPTS it fails with BusUnavailableError. Answers (no stream for the subject, limits) are not
+ * retried.
  */
 @Injectable()
 export class EventPublisher {
@@ -55,9 +55,13 @@ export class EventPublisher {
   }
 }
 
-/** The publish may or may not have been stored: only sending it again (same id) tells. */
+/**
+ * A timeout leaves the publish unanswered: it may or may not have been stored, and only sending it again with the
+ * same id tells. Anything else is an answer and is not retried here: "no responders" (nats.js reports
+ * `JetStreamNotEnabled`: no stream captures the subject, or JetStream is not running) means nothing was stored,
+ * and the caller tries again later (the ingestor at the file's next event or scan).
+ */
 function isUnanswered(error: unknown): boolean {
   if (error instanceof TimeoutError) return true;
-  if (error instanceof RequestError) return true; // no responders: JetStream (re)starting
   return error instanceof Error && error.cause instanceof TimeoutError;
 }
