@@ -1,6 +1,5 @@
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { validateSync, type ValidationError as ClassValidatorError } from 'class-validator';
-import { ValidationError } from './errors.js';
 
 /** ISO-8601 date and time with a zone (Z or ±hh:mm); shared by the DTOs and the JSON Schemas. */
 export const ISO_DATE_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -20,13 +19,6 @@ export function validatePlain<T extends object>(dto: ClassConstructor<T>, plain:
   const errors = validateSync(instance, { forbidUnknownValues: false, validationError: { target: false } });
   if (errors.length === 0) return { ok: true, value: instance };
   return { ok: false, problems: flatten(errors) };
-}
-
-/** Like validatePlain, but throws a ValidationError naming every problem. */
-export function assertValid<T extends object>(dto: ClassConstructor<T>, plain: unknown, what: string): T {
-  const result = validatePlain(dto, plain);
-  if (result.ok) return result.value;
-  throw new ValidationError(`invalid ${what}: ${result.problems.join('; ')}`, result.problems);
 }
 
 function flatten(errors: ClassValidatorError[], prefix = ''): string[] {

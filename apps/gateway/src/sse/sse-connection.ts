@@ -67,10 +67,6 @@ export class SseConnection {
     if (this.res.destroyed || this.res.socket?.destroyed) this.finish('client');
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   send(event: SseEvent): void {
     if (this.closed) return;
     if (this.blocked) {

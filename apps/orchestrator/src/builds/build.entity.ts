@@ -21,14 +21,3 @@ export class BuildEntity {
   @Column({ type: 'jsonb' }) latest: BuildStatusPayload;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
 }
-
-/**
- * Where each projection has got to in its stream, kept in the same database as the data it projects,
- * so a new or restored database catches up from the stream by itself.
- */
-@Entity({ name: 'projection_positions' })
-export class ProjectionPositionEntity {
-  @PrimaryColumn({ type: 'text' }) projection: string;
-  @Column({ name: 'last_seq', type: 'bigint', transformer: bigintAsNumber }) lastSeq: number;
-  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' }) updatedAt: Date;
-}

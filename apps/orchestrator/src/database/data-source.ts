@@ -1,5 +1,6 @@
 import type { DataSourceOptions } from 'typeorm';
-import { BuildEntity, ProjectionPositionEntity } from '../builds/build.entity.js';
+import { BuildEntity } from '../builds/build.entity.js';
+import { ProjectionPositionEntity } from '../projections/projection-position.entity.js';
 import { OutboxMessageEntity } from '../outbox/outbox-message.entity.js';
 import { CreateBuilds1764000000000 } from './migrations/1764000000000-create-builds.js';
 import { CreateOutboxMessages1764100000000 } from './migrations/1764100000000-create-outbox-messages.js';
