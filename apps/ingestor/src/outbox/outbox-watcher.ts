@@ -1,5 +1,4 @@
-import type { FSWatcher } from 'node:fs';
-import { lstat, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Inject,
@@ -9,7 +8,7 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { SETTINGS, type Settings } from '#platform';
-import { watchDirectory } from '../directory-watch.js';
+import { DirectoryWatches } from '../directory-watch.js';
 import { OutboxIngestor } from './outbox-ingestor.js';
 
 /**
@@ -19,8 +18,7 @@ import { OutboxIngestor } from './outbox-ingestor.js';
 @Injectable()
 export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(OutboxWatcher.name);
-  /** Watched folders with the inode watched: a folder deleted and made anew is a new inode to watch. */
-  private readonly watches = new Map<string, { watcher: FSWatcher; ino: number }>();
+  private readonly watches = new DirectoryWatches();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -45,8 +43,7 @@ export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
-    for (const { watcher } of this.watches.values()) watcher.close();
-    this.watches.clear();
+    this.watches.closeAll();
     await this.ingestor.idle();
   }
 
@@ -54,21 +51,13 @@ export class OutboxWatcher implements OnApplicationBootstrap, OnModuleDestroy {
     await Promise.all(
       this.ingestor.sources.map(async (source) => {
         const outbox = join(source.runtimeDir, 'outbox');
-        await this.watch(source.runtimeDir, (name) => name === 'outbox' && void this.scan());
-        await this.watch(outbox, (name) => !name.startsWith('.') && void this.ingestor.schedule(source.name));
+        await this.watches.watch(source.runtimeDir, (name) => name === 'outbox' && void this.scan());
+        await this.watches.watch(
+          outbox,
+          (name) => !name.startsWith('.') && void this.ingestor.schedule(source.name),
+        );
         await this.ingestor.schedule(source.name);
       }),
     );
-  }
-
-  private async watch(dir: string, onEntry: (name: string) => void): Promise<void> {
-    const stats = await lstat(dir).catch(() => undefined);
-    const current = this.watches.get(dir);
-    if (current && current.ino === stats?.ino) return;
-    current?.watcher.close();
-    this.watches.delete(dir);
-    if (!stats?.isDirectory()) return;
-    const watcher = watchDirectory(dir, onEntry, () => this.watches.delete(dir));
-    if (watcher) this.watches.set(dir, { watcher, ino: stats.ino });
   }
 }

@@ -1,4 +1,3 @@
-import type { FSWatcher } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -10,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
-import { watchDirectory } from '../directory-watch.js';
+import { DirectoryWatches } from '../directory-watch.js';
 import { ProgressIngestor } from './progress-ingestor.js';
 
 export const PROGRESS_FILE = 'progress.json';
@@ -25,15 +24,13 @@ export const PROGRESS_FILE = 'progress.json';
 @Injectable()
 export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ProgressWatcher.name);
-  /** Watched folders, with the inode watched: a folder deleted and made anew is a new inode to watch. */
-  private readonly watches = new Map<string, { watcher: FSWatcher; ino: number }>();
+  private readonly watches = new DirectoryWatches(() => void this.scanSoon());
   /** One scan at a time; a scan asked for while one runs runs once more afterwards. */
   private readonly scans = new CoalescingRunner(
     () => this.scan(),
     (_key, error) => this.logger.error({ err: error }, 'progress scan failed'),
   );
   private scanTimer?: NodeJS.Timeout;
-  private stopped = false;
 
   constructor(
     private readonly ingestor: ProgressIngestor,
@@ -47,10 +44,8 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.scanTimer);
-    for (const { watcher } of this.watches.values()) watcher.close();
-    this.watches.clear();
+    this.watches.closeAll();
     await this.scans.idle();
     await this.ingestor.idle();
   }
@@ -65,9 +60,9 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
       const guardkit = join(root, '.guardkit');
       const autobuild = join(guardkit, 'autobuild');
       // Each level watches for the next one appearing.
-      await this.watch(root, (name) => name === '.guardkit' && void this.scanSoon());
-      await this.watch(guardkit, (name) => name === 'autobuild' && void this.scanSoon());
-      await this.watch(
+      await this.watches.watch(root, (name) => name === '.guardkit' && void this.scanSoon());
+      await this.watches.watch(guardkit, (name) => name === 'autobuild' && void this.scanSoon());
+      await this.watches.watch(
         autobuild,
         (name) => !name.startsWith('.') && void this.taskChanged(join(autobuild, name)),
       );
@@ -82,12 +77,12 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
           void this.ingestor.scanned(file, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs });
       }
     }
-    for (const dir of this.watches.keys()) await this.unwatchIfGone(dir);
+    for (const dir of this.watches.dirs()) await this.watches.unwatchIfGone(dir);
   }
 
   /** An entry of an autobuild folder appeared or went: watch a new task folder and read what it holds. */
   private async taskChanged(dir: string): Promise<void> {
-    if (await this.unwatchIfGone(dir)) return;
+    if (await this.watches.unwatchIfGone(dir)) return;
     if (await this.watchTask(dir)) {
       // The file may have been renamed into place before the watch existed.
       void this.ingestor.changed(join(dir, PROGRESS_FILE));
@@ -96,31 +91,6 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
 
   private watchTask(dir: string): Promise<boolean> {
     const file = join(dir, PROGRESS_FILE);
-    return this.watch(dir, (name) => name === PROGRESS_FILE && void this.ingestor.changed(file));
-  }
-
-  /** Watches a folder unless its current inode is watched already; true when a new watch was made. */
-  private async watch(dir: string, onEntry: (name: string) => void): Promise<boolean> {
-    const stats = await lstat(dir).catch(() => undefined);
-    if (this.stopped || !stats?.isDirectory()) return false;
-    const current = this.watches.get(dir);
-    if (current?.ino === stats.ino) return false;
-    current?.watcher.close();
-    const watcher = watchDirectory(dir, onEntry, () => {
-      this.watches.delete(dir);
-      void this.scanSoon();
-    });
-    if (!watcher) return false;
-    this.watches.set(dir, { watcher, ino: stats.ino });
-    return true;
-  }
-
-  private async unwatchIfGone(dir: string): Promise<boolean> {
-    const stats = await lstat(dir).catch(() => undefined);
-    const current = this.watches.get(dir);
-    if (stats?.isDirectory() || !current) return false;
-    current.watcher.close();
-    this.watches.delete(dir);
-    return true;
+    return this.watches.watch(dir, (name) => name === PROGRESS_FILE && void this.ingestor.changed(file));
   }
 }
