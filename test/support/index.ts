@@ -4,3 +4,4 @@ export * from './stack.js';
 export * from './test-env.js';
 export * from './progress.js';
 export * from './service-process.js';
+export * from './tmux.js';

@@ -2,7 +2,10 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 import { createIngestor } from '../../apps/ingestor/src/ingestor.module.js';
-import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
+import {
+  createOrchestrator,
+  type OrchestratorOptions,
+} from '../../apps/orchestrator/src/orchestrator.module.js';
 import type { TestEnv } from './test-env.js';
 
 /** The three services in this process, wired to one TestEnv, as `npm start` runs them. */
@@ -15,9 +18,9 @@ export class Stack {
     readonly baseUrl: string,
   ) {}
 
-  static async start(env: TestEnv): Promise<Stack> {
+  static async start(env: TestEnv, options: OrchestratorOptions = {}): Promise<Stack> {
     const settings = env.settings;
-    const orchestrator = await createOrchestrator(settings);
+    const orchestrator = await createOrchestrator(settings, options);
     const ingestor = await createIngestor(settings);
     const gateway = await createGateway(settings);
     const address = gateway.getHttpServer().address();

@@ -7,6 +7,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { execFile } from 'node:child_process';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createEnvelope, Subjects } from '#contracts';
 import { loadSettings, type Settings } from '#platform';
@@ -15,7 +17,8 @@ import { resolveServices, type ServiceUrls } from './services.js';
 
 /**
  * One test's world: its own bus namespace (so its streams and subjects are its own), its own PostgreSQL
- * database, and its own folder for progress files. `cleanup()` removes all three.
+ * database, its own BullMQ key prefix in Redis, its own tmux server, and its own folder for files.
+ * `cleanup()` removes them all.
  */
 export class TestEnv {
   private natsConnection?: NatsConnection;
@@ -49,6 +52,8 @@ export class TestEnv {
       LOG_FORMAT: 'json',
       INGEST_SCAN_INTERVAL_MS: '1000',
       STREAM_STORAGE: 'memory',
+      QUEUE_PREFIX: namespace,
+      TMUX_SOCKET: `guardkit-${namespace}`,
       ...overrides,
     };
     return new TestEnv(urls, namespace, databaseName, root, vars);
@@ -111,6 +116,31 @@ export class TestEnv {
     return (await jetstream(nc).publish(this.subjects.buildStatus(buildId), JSON.stringify(envelope))).seq;
   }
 
+  get tmuxSocket(): string {
+    return this.vars['TMUX_SOCKET'] ?? '';
+  }
+
+  /** Removes every BullMQ key under this test's prefix. */
+  async dropQueues(): Promise<void> {
+    const redis = new Redis(this.vars['REDIS_URL'] ?? '', { maxRetriesPerRequest: 1 });
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(
+          cursor,
+          'MATCH',
+          `${this.vars['QUEUE_PREFIX']}:*`,
+          'COUNT',
+          1000,
+        );
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  }
+
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     const client = new pg.Client({ connectionString: this.vars['DATABASE_URL'] });
     await client.connect();
@@ -140,6 +170,8 @@ export class TestEnv {
     }
     await nc.drain();
     await this.dropDatabase();
+    await this.dropQueues();
+    await new Promise((resolve) => execFile('tmux', ['-L', this.tmuxSocket, 'kill-server'], resolve));
     await rm(this.root, { recursive: true, force: true });
   }
 }

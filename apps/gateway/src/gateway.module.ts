@@ -6,6 +6,8 @@ import { Logger } from 'nestjs-pino';
 import { ValidationError } from '#contracts';
 import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
+import { QueuesModule } from '#queues';
+import { BoardModule } from './board/board.module.js';
 import { BuildEvents } from './builds/build-events.js';
 import { BuildsController } from './builds/builds.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
@@ -14,6 +16,9 @@ import { ErrorFilter } from './http/error-filter.js';
 import { GatewayMetrics, MetricsController } from './metrics/metrics.js';
 import { OutboxController } from './outbox/outbox.controller.js';
 import { SseStreams } from './sse/sse-streams.js';
+import { SessionsController } from './triggers/sessions.controller.js';
+import { TriggerEvents } from './triggers/trigger-events.js';
+import { TriggersController } from './triggers/triggers.controller.js';
 
 /** Query strings and bodies are checked against the shared DTOs; a failure is a 400 `INVALID_PAYLOAD`. */
 const validationPipe = new ValidationPipe({
@@ -30,16 +35,25 @@ export class GatewayModule {
   static forRoot(settings: Settings): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [PlatformModule.forRoot(settings, 'gateway'), BusModule.forRoot('gateway'), TerminusModule],
+      imports: [
+        PlatformModule.forRoot(settings, 'gateway'),
+        BusModule.forRoot('gateway'),
+        QueuesModule.forRoot(),
+        BoardModule,
+        TerminusModule,
+      ],
       controllers: [
         BuildsController,
         OutboxController,
+        TriggersController,
+        SessionsController,
         HealthController,
         MetricsController,
         DashboardController,
       ],
       providers: [
         BuildEvents,
+        TriggerEvents,
         SseStreams,
         GatewayMetrics,
         { provide: APP_FILTER, useClass: ErrorFilter },

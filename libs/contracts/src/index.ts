@@ -6,3 +6,4 @@ export * from './ids.js';
 export * from './subjects.js';
 export * from './validation.js';
 export * from './outbox.js';
+export * from './triggers.js';

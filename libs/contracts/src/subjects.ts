@@ -54,9 +54,12 @@ export class Subjects {
 
   /** The build id of a `…builds.<id>.status` subject, or undefined for any other subject. */
   buildIdOf(subject: string): string | undefined {
-    const prefix = `${this.root}.builds.`;
-    if (!subject.startsWith(prefix) || !subject.endsWith('.status')) return undefined;
-    const id = subject.slice(prefix.length, -'.status'.length);
+    return this.idBetween(subject, `${this.root}.builds.`, '.status');
+  }
+
+  private idBetween(subject: string, prefix: string, suffix: string): string | undefined {
+    if (!subject.startsWith(prefix) || !subject.endsWith(suffix)) return undefined;
+    const id = subject.slice(prefix.length, -suffix.length);
     return isSafeId(id) ? id : undefined;
   }
 
@@ -67,6 +70,11 @@ export class Subjects {
   /** Every role of one outbox source. */
   outboxSource(source: string): string {
     return `${this.root}.outbox.${assertSafeId('outbox source', source)}.*`;
+  }
+
+  /** The trigger id of a `…triggers.<id>.status` subject, or undefined for any other subject. */
+  triggerIdOf(subject: string): string | undefined {
+    return this.idBetween(subject, `${this.root}.triggers.`, '.status');
   }
 
   triggerStatus(triggerId: string): string {
@@ -83,5 +91,19 @@ export class Subjects {
   }
 }
 
-export const RPC_METHODS = ['builds.list', 'builds.get', 'outbox.list'] as const;
+export const RPC_METHODS = [
+  'builds.list',
+  'builds.get',
+  'outbox.list',
+  'triggers.create',
+  'triggers.get',
+  'triggers.replay',
+  'triggers.purge',
+  'threads.progress',
+  'sessions.register',
+  'sessions.heartbeat',
+  'sessions.deregister',
+  'sessions.get',
+  'sessions.list',
+] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

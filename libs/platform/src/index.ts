@@ -1,3 +1,4 @@
+export * from './clock.js';
 export * from './logging.js';
 export * from './platform.module.js';
 export * from './service.js';

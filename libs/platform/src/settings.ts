@@ -1,7 +1,17 @@
 import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
 import { GuardkitError, isSafeId } from '#contracts';
 
 /** A setting with a bad value. The service prints it and stops before doing anything else. */
@@ -54,6 +64,34 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(20) INGEST_REREAD_ATTEMPTS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000) INGEST_REREAD_DELAY_MS?: number;
 
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: 'must be letters, digits, _ or -' })
+  QUEUE_PREFIX?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) TRIGGER_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3_600_000) TRIGGER_BACKOFF_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400_000) TRIGGER_BACKOFF_MAX_MS?: number;
+  @IsOptional() @Type(() => Number) @IsNumber() @Min(0) @Max(1) TRIGGER_BACKOFF_JITTER?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) TRIGGER_CONCURRENCY?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) TRIGGER_LOCK_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(64) @Max(1_048_576) TRIGGER_PAYLOAD_MAX_BYTES?: number;
+  @IsOptional() @IsString() TRIGGER_RESUME_COMMAND?: string;
+  @IsOptional() @IsString() TRIGGER_SPAWN_COMMAND?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) TRIGGER_COMMAND_TIMEOUT_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) TRIGGER_DELIVERY_TIMEOUT_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(10) @Max(600_000) TRIGGER_DEFER_RECHECK_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3_600_000) TRIGGER_QUIET_WINDOW_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(86_400_000) TRIGGER_DEFER_MAX_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100_000) TRIGGER_RATE_LIMIT_PER_MINUTE?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(100) TRIGGER_RESUME_TRIES?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000) TRIGGER_AUTO_BLOCK_TURNS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(2) @Max(1000) TRIGGER_AUTO_BLOCK_IDENTICAL?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) TRIGGER_CRASH_LOOP_FAILURES?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400) TRIGGER_CRASH_LOOP_WINDOW_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsNumber() @Min(0.001) @Max(8760) SESSION_STALE_HOURS?: number;
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a tmux socket name (tmux -L)' })
+  TMUX_SOCKET?: string;
+
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
   @IsOptional() @IsIn(['json', 'pretty']) LOG_FORMAT?: 'json' | 'pretty';
 }
@@ -93,7 +131,41 @@ export interface Settings {
     outboxAfterIngest: 'move' | 'delete';
     outboxMaxChars: number;
   };
+  queues: {
+    /** BullMQ's key prefix in Redis; tests use their own. */
+    prefix: string;
+  };
+  triggers: TriggerSettings;
   log: { level: string; pretty: boolean };
+}
+
+/** SPEC 5: delivery, retries and the safeguards' thresholds. Durations in milliseconds. */
+export interface TriggerSettings {
+  attempts: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  backoffJitter: number;
+  concurrency: number;
+  /** A job's lock; a worker that dies leaves its job stalled for about this long. */
+  lockMs: number;
+  payloadMaxBytes: number;
+  /** Shell command templates run with the trigger in GUARDKIT_* variables; empty means not configured. */
+  resumeCommand: string;
+  spawnCommand: string;
+  commandTimeoutMs: number;
+  deliveryTimeoutMs: number;
+  /** `tmux -L <socket>`; empty for tmux's default server. */
+  tmuxSocket: string;
+  quietWindowMs: number;
+  deferRecheckMs: number;
+  deferMaxMs: number;
+  rateLimitPerMinute: number;
+  resumeTries: number;
+  autoBlockTurns: number;
+  autoBlockIdentical: number;
+  crashLoopFailures: number;
+  crashLoopWindowMs: number;
+  sessionStaleMs: number;
 }
 
 /**
@@ -128,6 +200,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       outboxSources.push({ name: name.trim(), runtimeDir: absolute(path, cwd) });
     }
   }
+  if ((raw.TRIGGER_BACKOFF_MAX_MS ?? 60_000) < (raw.TRIGGER_BACKOFF_MS ?? 1000))
+    problems.push('TRIGGER_BACKOFF_MAX_MS: is below TRIGGER_BACKOFF_MS');
   if (problems.length > 0) {
     throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}`);
   }
@@ -164,6 +238,31 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       outboxSources,
       outboxAfterIngest: raw.OUTBOX_AFTER_INGEST ?? 'move',
       outboxMaxChars: raw.OUTBOX_MAX_CHARS ?? 10_000,
+    },
+    queues: { prefix: raw.QUEUE_PREFIX ?? 'bull' },
+    triggers: {
+      attempts: raw.TRIGGER_ATTEMPTS ?? 5,
+      backoffMs: raw.TRIGGER_BACKOFF_MS ?? 1000,
+      backoffMaxMs: raw.TRIGGER_BACKOFF_MAX_MS ?? 60_000,
+      backoffJitter: raw.TRIGGER_BACKOFF_JITTER ?? 0.5,
+      concurrency: raw.TRIGGER_CONCURRENCY ?? 4,
+      lockMs: raw.TRIGGER_LOCK_MS ?? 30_000,
+      payloadMaxBytes: raw.TRIGGER_PAYLOAD_MAX_BYTES ?? 8192,
+      resumeCommand: raw.TRIGGER_RESUME_COMMAND ?? '',
+      spawnCommand: raw.TRIGGER_SPAWN_COMMAND ?? '',
+      commandTimeoutMs: raw.TRIGGER_COMMAND_TIMEOUT_MS ?? 30_000,
+      deliveryTimeoutMs: raw.TRIGGER_DELIVERY_TIMEOUT_MS ?? 5000,
+      tmuxSocket: raw.TMUX_SOCKET ?? '',
+      quietWindowMs: raw.TRIGGER_QUIET_WINDOW_MS ?? 20_000,
+      deferRecheckMs: raw.TRIGGER_DEFER_RECHECK_MS ?? 5000,
+      deferMaxMs: raw.TRIGGER_DEFER_MAX_MS ?? 60_000,
+      rateLimitPerMinute: raw.TRIGGER_RATE_LIMIT_PER_MINUTE ?? 10,
+      resumeTries: raw.TRIGGER_RESUME_TRIES ?? 2,
+      autoBlockTurns: raw.TRIGGER_AUTO_BLOCK_TURNS ?? 20,
+      autoBlockIdentical: raw.TRIGGER_AUTO_BLOCK_IDENTICAL ?? 3,
+      crashLoopFailures: raw.TRIGGER_CRASH_LOOP_FAILURES ?? 3,
+      crashLoopWindowMs: (raw.TRIGGER_CRASH_LOOP_WINDOW_SECONDS ?? 900) * 1000,
+      sessionStaleMs: Math.round((raw.SESSION_STALE_HOURS ?? 12) * 3_600_000),
     },
     log: {
       level: raw.LOG_LEVEL ?? 'info',

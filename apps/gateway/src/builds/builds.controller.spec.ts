@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Request } from 'express';
 import { ValidationError } from '#contracts';
-import { supportsMultipleFilters } from './build-events.js';
+import { supportsMultipleFilters } from '../sse/status-events.js';
 import { lastEventIdOf } from './builds.controller.js';
 
 const req = (headers: Record<string, string>, query: Record<string, string> = {}) =>

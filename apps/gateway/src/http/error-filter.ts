@@ -15,6 +15,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   INVALID_PAYLOAD: HttpStatus.BAD_REQUEST,
   NOT_FOUND: HttpStatus.NOT_FOUND,
   TRIGGER_RATE_LIMITED: HttpStatus.TOO_MANY_REQUESTS,
+  THREAD_AUTO_BLOCKED: HttpStatus.CONFLICT,
+  CONFLICT: HttpStatus.CONFLICT,
+  FORBIDDEN: HttpStatus.FORBIDDEN,
   // AutoAppDev's POST /api/outbox codes, kept as it spells them
   invalid_body: HttpStatus.BAD_REQUEST,
   empty: HttpStatus.BAD_REQUEST,

@@ -4,9 +4,26 @@ import { ProjectionPositionEntity } from '../projections/projection-position.ent
 import { OutboxMessageEntity } from '../outbox/outbox-message.entity.js';
 import { CreateBuilds1764000000000 } from './migrations/1764000000000-create-builds.js';
 import { CreateOutboxMessages1764100000000 } from './migrations/1764100000000-create-outbox-messages.js';
+import { CreateTriggers1764200000000 } from './migrations/1764200000000-create-triggers.js';
+import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
+import { SessionEntity } from '../sessions/session.entity.js';
+import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
 
-export const ENTITIES = [BuildEntity, ProjectionPositionEntity, OutboxMessageEntity];
-export const MIGRATIONS = [CreateBuilds1764000000000, CreateOutboxMessages1764100000000];
+export const ENTITIES = [
+  BuildEntity,
+  ProjectionPositionEntity,
+  OutboxMessageEntity,
+  SessionEntity,
+  TriggerJobEntity,
+  TriggerAttemptEntity,
+  TriggerThreadEntity,
+  AuditEntryEntity,
+];
+export const MIGRATIONS = [
+  CreateBuilds1764000000000,
+  CreateOutboxMessages1764100000000,
+  CreateTriggers1764200000000,
+];
 
 /** The schema is owned by migrations alone: never `synchronize`. */
 export function dataSourceOptions(url: string): DataSourceOptions {

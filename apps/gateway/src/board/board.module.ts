@@ -1,0 +1,36 @@
+import { Module } from '@nestjs/common';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { BullBoardModule } from '@bull-board/nestjs';
+import type { NextFunction, Request, Response } from 'express';
+import { QUEUE_NAMES } from '#contracts';
+
+export const BOARD_ROUTE = '/admin/queues';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/**
+ * Until access control lands (SPEC 4.3) the board can retry, promote and delete jobs with no login, so it
+ * answers only connections from this machine: `ssh -L` or `kubectl port-forward` reach it from elsewhere.
+ */
+export function loopbackOnly(req: Request, res: Response, next: NextFunction): void {
+  if (LOOPBACK.has(req.socket.remoteAddress ?? '')) return next();
+  res.status(403).json({
+    error: 'FORBIDDEN',
+    message: 'the queue board is reachable on loopback only until access control is configured',
+  });
+}
+
+/** bull-board at /admin/queues with every queue of contracts' QUEUE_NAMES, dead-letter queues included. */
+@Module({
+  imports: [
+    BullBoardModule.forRoot({
+      route: BOARD_ROUTE,
+      adapter: ExpressAdapter,
+      middleware: loopbackOnly,
+      boardOptions: { uiConfig: { boardTitle: 'guardkit-stream' } },
+    }),
+    BullBoardModule.forFeature(...QUEUE_NAMES.map((name) => ({ name, adapter: BullMQAdapter }))),
+  ],
+})
+export class BoardModule {}

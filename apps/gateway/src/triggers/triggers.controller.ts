@@ -1,0 +1,61 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import {
+  assertSafeId,
+  CreateTriggerDto,
+  ThreadProgressDto,
+  type TriggerCreated,
+  type TriggerView,
+} from '#contracts';
+import { RpcClient } from '#bus';
+import { lastEventIdOf } from '../builds/builds.controller.js';
+import { TriggerEvents } from './trigger-events.js';
+
+/** SPEC 5 over HTTP; the orchestrator does the work, over `guardkit.rpc.triggers.*`. */
+@Controller()
+export class TriggersController {
+  constructor(
+    private readonly rpc: RpcClient,
+    private readonly events: TriggerEvents,
+  ) {}
+
+  /** 202: the trigger is queued; its id and the decision come back, and its progress is on the events stream. */
+  @Post('triggers')
+  @HttpCode(202)
+  create(@Body() dto: CreateTriggerDto): Promise<TriggerCreated> {
+    return this.rpc.call('triggers.create', dto);
+  }
+
+  @Get('triggers/:id')
+  get(@Param('id') id: string): Promise<TriggerView> {
+    return this.rpc.call('triggers.get', { trigger_id: assertSafeId('trigger id', id) });
+  }
+
+  @Get('triggers/:id/events')
+  async triggerEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.events.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
+  }
+
+  @Post('triggers/:id/replay')
+  @HttpCode(202)
+  replay(@Param('id') id: string): Promise<TriggerView> {
+    return this.rpc.call('triggers.replay', { trigger_id: assertSafeId('trigger id', id) });
+  }
+
+  /** Drops the trigger's dead letter from `triggers-dead`; the trigger itself stays, failed. */
+  @Delete('triggers/:id/dead-letter')
+  @HttpCode(204)
+  async purge(@Param('id') id: string): Promise<void> {
+    await this.rpc.call('triggers.purge', { trigger_id: assertSafeId('trigger id', id) });
+  }
+
+  /** The agent made progress on the thread: its loop guard starts over (and a blocked thread is free). */
+  @Post('threads/:thread_id/progress')
+  @HttpCode(204)
+  async progress(
+    @Param('thread_id') threadId: string,
+    @Body() body: Partial<ThreadProgressDto>,
+  ): Promise<void> {
+    await this.rpc.call('threads.progress', { ...body, thread_id: assertSafeId('thread id', threadId) });
+  }
+}

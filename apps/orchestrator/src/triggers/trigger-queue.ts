@@ -1,0 +1,76 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
+import { TRIGGERS_DEAD_QUEUE, TRIGGERS_QUEUE, type TriggerAttemptView } from '#contracts';
+import { SETTINGS, type Settings } from '#platform';
+
+export interface TriggerJobData {
+  trigger_id: string;
+}
+
+/** What `triggers-dead` keeps of a trigger whose retries ran out: enough to understand and replay it. */
+export interface DeadLetterData {
+  trigger_id: string;
+  workspace_id: string;
+  thread_id: string;
+  target_agent_id: string;
+  reason: string;
+  prompt: string;
+  decision: string;
+  last_error: { code: string; message: string };
+  attempts: TriggerAttemptView[];
+  failed_at: string;
+}
+
+/** The custom backoff the trigger worker implements (exponential, jitter, capped; see retryDelay). */
+export const TRIGGER_BACKOFF = 'capped-exponential';
+
+/** The two BullMQ queues of triggers; the job id is always the trigger id. */
+@Injectable()
+export class TriggerQueue {
+  constructor(
+    @InjectQueue(TRIGGERS_QUEUE) readonly triggers: Queue<TriggerJobData>,
+    @InjectQueue(TRIGGERS_DEAD_QUEUE) readonly dead: Queue<DeadLetterData>,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  private jobOptions(triggerId: string): JobsOptions {
+    return {
+      jobId: triggerId,
+      attempts: this.settings.triggers.attempts,
+      backoff: { type: TRIGGER_BACKOFF },
+      removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+      removeOnFail: false,
+    };
+  }
+
+  /** Idempotent: a trigger that already has a job keeps it. */
+  async enqueue(triggerId: string): Promise<void> {
+    await this.triggers.add('trigger', { trigger_id: triggerId }, this.jobOptions(triggerId));
+  }
+
+  /** Runs a failed trigger again with a full retry budget, reusing its job when BullMQ still has it. */
+  async requeue(triggerId: string): Promise<void> {
+    const job = await this.triggers.getJob(triggerId);
+    if (job && (await job.isFailed())) {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      return;
+    }
+    if (job) await job.remove();
+    await this.enqueue(triggerId);
+  }
+
+  async deadLetter(data: DeadLetterData): Promise<void> {
+    await this.dead.add('dead-letter', data, {
+      jobId: data.trigger_id,
+      attempts: 1,
+      removeOnComplete: true,
+      removeOnFail: false,
+    });
+  }
+
+  /** Removes a trigger's dead letter; false when there is none. */
+  async removeDeadLetter(triggerId: string): Promise<boolean> {
+    return (await this.dead.remove(triggerId)) === 1;
+  }
+}

@@ -1,0 +1,297 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { InjectEntityManager } from '@nestjs/typeorm';
+import { type EntityManager, MoreThan, QueryFailedError } from 'typeorm';
+import {
+  ConflictError,
+  CreateTriggerDto,
+  NotFoundError,
+  ThreadAutoBlockedError,
+  ThreadProgressDto,
+  type TriggerCreated,
+  TriggerIdQuery,
+  TriggerRateLimitedError,
+  type TriggerView,
+} from '#contracts';
+import { RpcServer } from '#bus';
+import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
+import { AuditLog } from '../audit/audit-log.js';
+import { SessionRegistry } from '../sessions/session-registry.js';
+import { TriggerLedger } from './trigger-ledger.js';
+import { decide, findingHash, nextThreadGuard } from './trigger-policy.js';
+import { TriggerQueue } from './trigger-queue.js';
+import { TriggerJobEntity, TriggerThreadEntity } from './trigger.entities.js';
+
+/** Failures that say the agent's runtime is crashing: 3 in 15 minutes and triggers go straight to spawn. */
+const RUNTIME_FAILURE_CODES = ['PANE_DEAD', 'TARGET_MISSING', 'COMMAND_FAILED', 'TIMEOUT'];
+
+/**
+ * Creating, reading, replaying and purging triggers (SPEC 5), over `guardkit.rpc.triggers.*`. Creation applies
+ * the safeguards under a lock on the thread's guard row, so concurrent requests for one thread are counted
+ * one after the other: the rate limit, the loop guard, and `force_override` (audited).
+ */
+@Injectable()
+export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger(TriggerService.name);
+
+  constructor(
+    private readonly rpc: RpcServer,
+    private readonly ledger: TriggerLedger,
+    private readonly queue: TriggerQueue,
+    private readonly sessions: SessionRegistry,
+    private readonly audit: AuditLog,
+    @InjectEntityManager() private readonly manager: EntityManager,
+    @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  onModuleInit(): void {
+    this.rpc.serve('triggers.create', CreateTriggerDto, (dto) => this.create(dto));
+    this.rpc.serve('triggers.get', TriggerIdQuery, (q) => this.get(q.trigger_id));
+    this.rpc.serve('triggers.replay', TriggerIdQuery, (q) => this.replay(q.trigger_id, 'api'));
+    this.rpc.serve('triggers.purge', TriggerIdQuery, (q) => this.purge(q.trigger_id));
+    this.rpc.serve('threads.progress', ThreadProgressDto, (dto) => this.threadProgress(dto));
+  }
+
+  /** A trigger written but not queued (the service stopped in between) is queued on the next start. */
+  async onApplicationBootstrap(): Promise<void> {
+    const waiting = await this.manager.find(TriggerJobEntity, {
+      where: { state: 'queued' },
+      select: { triggerId: true },
+    });
+    for (const { triggerId } of waiting) await this.queue.enqueue(triggerId);
+    if (waiting.length > 0) this.logger.log({ count: waiting.length }, 'queued triggers checked');
+  }
+
+  async create(dto: CreateTriggerDto): Promise<TriggerCreated> {
+    if (dto.idempotency_key) {
+      const earlier = await this.byIdempotencyKey(dto.workspace_id, dto.idempotency_key);
+      if (earlier) {
+        // the caller may be retrying because the first answer was lost before the trigger was queued
+        if (earlier.state === 'queued') await this.queue.enqueue(earlier.triggerId);
+        return this.answer(earlier, false);
+      }
+    }
+    let trigger: TriggerJobEntity;
+    try {
+      trigger = await this.manager.transaction((tx) => this.admit(tx, dto));
+    } catch (error) {
+      // the same idempotency key, sent twice at once: the other request created it
+      if (dto.idempotency_key && isUniqueViolation(error)) {
+        const earlier = await this.byIdempotencyKey(dto.workspace_id, dto.idempotency_key);
+        if (earlier) return this.answer(earlier, false);
+      }
+      throw error;
+    }
+    await this.ledger.publish(trigger);
+    await this.queue.enqueue(trigger.triggerId);
+    return this.answer(trigger, true);
+  }
+
+  async get(triggerId: string): Promise<TriggerView> {
+    return this.ledger.view(await this.ledger.load(triggerId));
+  }
+
+  /**
+   * Runs a failed trigger again from the top of its chain (POST /triggers/:id/replay, or Retry on the board's
+   * `triggers-dead`). Its attempts so far stay in the history.
+   */
+  async replay(triggerId: string, via: 'api' | 'board'): Promise<TriggerView> {
+    const trigger = await this.ledger.load(triggerId);
+    if (trigger.state !== 'failed') {
+      throw new ConflictError(
+        `trigger ${triggerId} is ${trigger.state}: only a failed trigger can be replayed`,
+      );
+    }
+    await this.restart(trigger, via);
+    await this.queue.requeue(triggerId);
+    if (via === 'api') await this.queue.removeDeadLetter(triggerId);
+    return this.ledger.view(trigger);
+  }
+
+  /** Puts a failed trigger back at the start of its chain, audited; the caller re-queues it. */
+  async restart(trigger: TriggerJobEntity, via: 'api' | 'board'): Promise<void> {
+    await this.audit.record({
+      action: 'trigger_replayed',
+      subjectType: 'trigger',
+      subjectId: trigger.triggerId,
+      details: { via, last_error: trigger.lastErrorCode },
+    });
+    await this.ledger.transition(trigger, {
+      state: 'queued',
+      step: trigger.decision,
+      chainStart: await this.ledger.lastAttemptNumber(trigger.triggerId),
+      deferredSince: null,
+      error: null,
+    });
+  }
+
+  /** Drops a trigger's dead letter; the trigger stays failed, with its history. */
+  async purge(triggerId: string): Promise<{ purged: true }> {
+    await this.ledger.load(triggerId);
+    if (!(await this.queue.removeDeadLetter(triggerId))) {
+      throw new NotFoundError(`trigger ${triggerId} has no dead letter`);
+    }
+    await this.audit.record({ action: 'dead_letter_purged', subjectType: 'trigger', subjectId: triggerId });
+    return { purged: true };
+  }
+
+  /** The agent made progress on the thread: the loop guard starts over, and a blocked thread is free again. */
+  async threadProgress(dto: ThreadProgressDto): Promise<{ blocked: false }> {
+    const where = { workspaceId: dto.workspace_id, threadId: dto.thread_id };
+    const guard = await this.manager.findOneBy(TriggerThreadEntity, where);
+    if (guard?.blockedReason) {
+      await this.audit.record({
+        action: 'thread_unblocked',
+        subjectType: 'thread',
+        subjectId: `${dto.workspace_id}/${dto.thread_id}`,
+        reason: 'progress reported',
+        details: { was: guard.blockedReason },
+      });
+    }
+    if (guard) {
+      await this.manager.update(TriggerThreadEntity, where, {
+        turnsWithoutProgress: 0,
+        identicalFindings: 0,
+        lastFindingHash: null,
+        blockedReason: null,
+        blockedAt: null,
+        updatedAt: this.clock.now(),
+      });
+    }
+    return { blocked: false };
+  }
+
+  /** The safeguards and the decision, in one transaction holding the thread's guard row. */
+  private async admit(tx: EntityManager, dto: CreateTriggerDto): Promise<TriggerJobEntity> {
+    const now = this.clock.now();
+    const policy = this.settings.triggers;
+    const threadKey = { workspaceId: dto.workspace_id, threadId: dto.thread_id };
+    await tx.query(
+      `INSERT INTO trigger_threads (workspace_id, thread_id, turns_without_progress, identical_findings, updated_at)
+       VALUES ($1, $2, 0, 0, $3) ON CONFLICT DO NOTHING`,
+      [dto.workspace_id, dto.thread_id, now],
+    );
+    const guard = await tx.findOneOrFail(TriggerThreadEntity, {
+      where: threadKey,
+      lock: { mode: 'pessimistic_write' },
+    });
+
+    const lastMinute = await tx.count(TriggerJobEntity, {
+      where: {
+        ...threadKey,
+        targetAgentId: dto.target_agent_id,
+        createdAt: MoreThan(new Date(now.getTime() - 60_000)),
+      },
+    });
+    if (lastMinute >= policy.rateLimitPerMinute) {
+      throw new TriggerRateLimitedError(
+        `${dto.target_agent_id} was triggered ${lastMinute} times on thread ${dto.thread_id} in the last minute ` +
+          `(at most ${policy.rateLimitPerMinute}); try again later`,
+      );
+    }
+
+    const threadId = `${dto.workspace_id}/${dto.thread_id}`;
+    if (dto.force_override) {
+      await this.audit.record(
+        {
+          action: 'force_override',
+          subjectType: 'thread',
+          subjectId: threadId,
+          reason: dto.force_override.reason,
+          details: { target_agent_id: dto.target_agent_id, was_blocked: guard.blockedReason },
+        },
+        tx,
+      );
+      Object.assign(guard, {
+        turnsWithoutProgress: 0,
+        identicalFindings: 0,
+        lastFindingHash: null,
+        blockedReason: null,
+      });
+    } else if (guard.blockedReason) {
+      throw new ThreadAutoBlockedError(
+        `thread ${dto.thread_id} is blocked (${guard.blockedReason}): report progress on it, ` +
+          'or send force_override with a reason',
+      );
+    }
+
+    const next = nextThreadGuard(guard, findingHash(dto.prompt), policy);
+    await tx.update(TriggerThreadEntity, threadKey, {
+      ...next,
+      blockedAt: next.blockedReason ? now : null,
+      updatedAt: now,
+    });
+    if (next.blockedReason) {
+      await this.audit.record(
+        {
+          action: 'thread_auto_blocked',
+          subjectType: 'thread',
+          subjectId: threadId,
+          reason: next.blockedReason,
+        },
+        tx,
+      );
+    }
+
+    const session = await this.sessions.latestFor(dto.workspace_id, dto.target_agent_id);
+    const decision = decide(session ?? undefined, now, policy, await this.crashLooping(tx, dto, now));
+    const trigger = tx.create(TriggerJobEntity, {
+      triggerId: randomUUID(),
+      workspaceId: dto.workspace_id,
+      threadId: dto.thread_id,
+      targetAgentId: dto.target_agent_id,
+      reason: dto.reason,
+      prompt: dto.prompt,
+      idempotencyKey: dto.idempotency_key ?? null,
+      decision,
+      step: decision,
+      state: 'queued',
+      sessionId: session?.sessionId ?? null,
+      forced: dto.force_override !== undefined,
+      deferredSince: null,
+      chainStart: 0,
+      lastErrorCode: null,
+      lastErrorMessage: null,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await tx.insert(TriggerJobEntity, trigger);
+    return trigger;
+  }
+
+  private async crashLooping(tx: EntityManager, dto: CreateTriggerDto, now: Date): Promise<boolean> {
+    const policy = this.settings.triggers;
+    const [{ count }] = await tx.query<[{ count: number }]>(
+      `SELECT count(*)::int AS count FROM trigger_attempts a JOIN trigger_jobs j USING (trigger_id)
+        WHERE j.workspace_id = $1 AND j.target_agent_id = $2 AND a.result = 'failed'
+          AND a.step IN ('deliver', 'resume') AND a.error_code = ANY($3) AND a.started_at > $4`,
+      [
+        dto.workspace_id,
+        dto.target_agent_id,
+        RUNTIME_FAILURE_CODES,
+        new Date(now.getTime() - policy.crashLoopWindowMs),
+      ],
+    );
+    return count >= policy.crashLoopFailures;
+  }
+
+  private byIdempotencyKey(workspaceId: string, key: string): Promise<TriggerJobEntity | null> {
+    return this.manager.findOneBy(TriggerJobEntity, { workspaceId, idempotencyKey: key });
+  }
+
+  private answer(trigger: TriggerJobEntity, created: boolean): TriggerCreated {
+    return {
+      trigger_id: trigger.triggerId,
+      decision: trigger.decision,
+      state: trigger.state,
+      session_id: trigger.sessionId,
+      created,
+    };
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505';
+}

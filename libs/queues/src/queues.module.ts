@@ -1,0 +1,30 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import { QUEUE_NAMES } from '#contracts';
+import { SETTINGS, type Settings } from '#platform';
+import { redisConnection } from './redis-connection.js';
+
+/**
+ * The BullMQ queues (contracts' QUEUE_NAMES) on REDIS_URL under QUEUE_PREFIX. The orchestrator works them;
+ * the gateway shows them on the board. Queues are injected with `@InjectQueue(name)`.
+ */
+@Module({})
+export class QueuesModule {
+  static forRoot(): DynamicModule {
+    return {
+      module: QueuesModule,
+      global: true,
+      imports: [
+        BullModule.forRootAsync({
+          inject: [SETTINGS],
+          useFactory: (settings: Settings) => ({
+            connection: redisConnection(settings.redis.url),
+            prefix: settings.queues.prefix,
+          }),
+        }),
+        BullModule.registerQueue(...QUEUE_NAMES.map((name) => ({ name }))),
+      ],
+      exports: [BullModule],
+    };
+  }
+}
