@@ -5,3 +5,4 @@ export * from './test-env.js';
 export * from './progress.js';
 export * from './service-process.js';
 export * from './tmux.js';
+export * from './triggers.js';

@@ -3,7 +3,7 @@ import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TerminusModule } from '@nestjs/terminus';
 import { Logger } from 'nestjs-pino';
-import { ValidationError } from '#contracts';
+import { describeValidationErrors, ValidationError } from '#contracts';
 import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
 import { QueuesModule } from '#queues';
@@ -25,7 +25,7 @@ const validationPipe = new ValidationPipe({
   transform: true,
   forbidUnknownValues: false,
   exceptionFactory: (errors) => {
-    const problems = errors.flatMap((e) => Object.values(e.constraints ?? {}));
+    const problems = describeValidationErrors(errors);
     return new ValidationError(problems.join('; '), problems);
   },
 });

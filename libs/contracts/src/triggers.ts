@@ -62,7 +62,7 @@ const safeId = (field: string) =>
 
 export class ForceOverrideDto {
   @IsString()
-  @IsNotEmpty({ message: 'force_override.reason is required: say why' })
+  @IsNotEmpty({ message: 'reason is required: say why the safeguards are overridden' })
   @MaxLength(1000)
   reason: string;
 }

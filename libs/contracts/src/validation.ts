@@ -18,15 +18,16 @@ export function validatePlain<T extends object>(dto: ClassConstructor<T>, plain:
   const instance = plainToInstance(dto, plain);
   const errors = validateSync(instance, { forbidUnknownValues: false, validationError: { target: false } });
   if (errors.length === 0) return { ok: true, value: instance };
-  return { ok: false, problems: flatten(errors) };
+  return { ok: false, problems: describeValidationErrors(errors) };
 }
 
-function flatten(errors: ClassValidatorError[], prefix = ''): string[] {
+/** class-validator's errors as readable lines, nested fields by their path (`force_override.reason …`). */
+export function describeValidationErrors(errors: ClassValidatorError[], prefix = ''): string[] {
   return errors.flatMap((error) => {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
     const own = Object.values(error.constraints ?? {}).map((text) =>
       text.startsWith(error.property) ? `${path}${text.slice(error.property.length)}` : `${path}: ${text}`,
     );
-    return [...own, ...flatten(error.children ?? [], path)];
+    return [...own, ...describeValidationErrors(error.children ?? [], path)];
   });
 }

@@ -95,3 +95,45 @@ describe('settings', () => {
     assert.equal(loadSettings({ GATEWAY_PORT: '' }).gateway.port, 3000);
   });
 });
+
+describe('trigger settings', () => {
+  it('has the thresholds of SPEC 5 by default', () => {
+    const t = loadSettings({}, '/repo').triggers;
+    assert.equal(t.payloadMaxBytes, 8192);
+    assert.equal(t.quietWindowMs, 20_000);
+    assert.equal(t.deferRecheckMs, 5000);
+    assert.equal(t.deferMaxMs, 60_000);
+    assert.equal(t.rateLimitPerMinute, 10);
+    assert.equal(t.resumeTries, 2);
+    assert.equal(t.autoBlockTurns, 20);
+    assert.equal(t.autoBlockIdentical, 3);
+    assert.equal(t.crashLoopFailures, 3);
+    assert.equal(t.crashLoopWindowMs, 15 * 60_000);
+    assert.equal(t.sessionStaleMs, 12 * 3_600_000);
+    assert.equal(t.resumeCommand, '');
+    assert.equal(loadSettings({}, '/repo').queues.prefix, 'bull');
+  });
+
+  it('refuses bad values, naming each', () => {
+    assert.throws(
+      () =>
+        loadSettings({
+          TRIGGER_ATTEMPTS: '0',
+          TRIGGER_BACKOFF_JITTER: '2',
+          QUEUE_PREFIX: 'a:b',
+          TMUX_SOCKET: '../x',
+          TRIGGER_BACKOFF_MS: '5000',
+          TRIGGER_BACKOFF_MAX_MS: '1000',
+        }),
+      (error: unknown) =>
+        error instanceof SettingsError &&
+        [
+          'TRIGGER_ATTEMPTS',
+          'TRIGGER_BACKOFF_JITTER',
+          'QUEUE_PREFIX',
+          'TMUX_SOCKET',
+          'TRIGGER_BACKOFF_MAX_MS',
+        ].every((name) => error.message.includes(name)),
+    );
+  });
+});

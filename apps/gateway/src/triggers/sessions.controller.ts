@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { assertSafeId, ListSessionsQuery, RegisterSessionDto, type SessionView } from '#contracts';
 import { RpcClient } from '#bus';
 
@@ -23,6 +23,7 @@ export class SessionsController {
   }
 
   @Post(':id/heartbeat')
+  @HttpCode(200)
   heartbeat(@Param('id') id: string): Promise<SessionView> {
     return this.rpc.call('sessions.heartbeat', { session_id: assertSafeId('session id', id) });
   }
