@@ -71,6 +71,10 @@ export class TriggerQueue {
 
   /** Removes a trigger's dead letter; false when there is none. */
   async removeDeadLetter(triggerId: string): Promise<boolean> {
-    return (await this.dead.remove(triggerId)) === 1;
+    // Queue.remove answers 1 for a job that does not exist too (BullMQ 6), so look first
+    const job = await this.dead.getJob(triggerId);
+    if (!job) return false;
+    await job.remove();
+    return true;
   }
 }
