@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
 import { type Job, UnrecoverableError } from 'bullmq';
 import { TRIGGERS_DEAD_QUEUE } from '#contracts';
+import { DrainingWorkerHost } from './draining-worker-host.js';
 import type { DeadLetterData } from './trigger-queue.js';
 import { TriggerService } from './trigger-service.js';
 
@@ -11,7 +12,7 @@ import { TriggerService } from './trigger-service.js';
  * Retry on that job replays the trigger (the same as POST /triggers/:id/replay), and the dead letter is done.
  */
 @Processor(TRIGGERS_DEAD_QUEUE)
-export class DeadLetterProcessor extends WorkerHost {
+export class DeadLetterProcessor extends DrainingWorkerHost {
   private readonly logger = new Logger(DeadLetterProcessor.name);
 
   constructor(private readonly triggers: TriggerService) {

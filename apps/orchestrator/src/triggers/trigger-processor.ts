@@ -1,5 +1,5 @@
 import { Inject, Logger } from '@nestjs/common';
-import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent } from '@nestjs/bullmq';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { GuardkitError, type TriggerDecision } from '#contracts';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
@@ -13,6 +13,7 @@ import {
   type DeliveryTarget,
   sanitizeForTerminal,
 } from './delivery/delivery.js';
+import { DrainingWorkerHost } from './draining-worker-host.js';
 import { TriggerLedger } from './trigger-ledger.js';
 import { collisionVerdict, isStale, resumeOrSpawn } from './trigger-policy.js';
 import { TriggerQueue, type TriggerJobData } from './trigger-queue.js';
@@ -31,7 +32,7 @@ import type { TriggerJobEntity } from './trigger.entities.js';
  * A failure that cannot succeed, or the last retry, fails the trigger and copies it to `triggers-dead`.
  * The class is decorated with its worker options by TriggersModule, from the settings.
  */
-export class TriggerProcessor extends WorkerHost {
+export class TriggerProcessor extends DrainingWorkerHost {
   private readonly logger = new Logger(TriggerProcessor.name);
 
   constructor(
