@@ -56,19 +56,21 @@ export class TriggerLedger {
     }
     trigger.version += 1;
     trigger.updatedAt = this.clock.now();
-    await this.manager.update(
-      TriggerJobEntity,
-      { triggerId: trigger.triggerId },
-      {
-        state: trigger.state,
-        step: trigger.step,
-        chainStart: trigger.chainStart,
-        deferredSince: trigger.deferredSince,
-        lastErrorCode: trigger.lastErrorCode,
-        lastErrorMessage: trigger.lastErrorMessage,
-        version: trigger.version,
-        updatedAt: trigger.updatedAt,
-      },
+    await this.manager.query(
+      `UPDATE trigger_jobs SET state = $2, step = $3, chain_start = $4, deferred_since = $5, last_error_code = $6,
+              last_error_message = $7, version = $8, updated_at = $9
+        WHERE trigger_id = $1`,
+      [
+        trigger.triggerId,
+        trigger.state,
+        trigger.step,
+        trigger.chainStart,
+        trigger.deferredSince,
+        trigger.lastErrorCode,
+        trigger.lastErrorMessage,
+        trigger.version,
+        trigger.updatedAt,
+      ],
     );
     await this.publish(trigger, change.attempt ?? null);
   }
@@ -105,28 +107,26 @@ export class TriggerLedger {
    */
   async startAttempt(trigger: TriggerJobEntity, step: TriggerDecision): Promise<TriggerAttemptEntity> {
     const now = this.clock.now();
-    return this.manager.transaction(async (tx) => {
-      await tx.update(
-        TriggerAttemptEntity,
-        { triggerId: trigger.triggerId, result: 'running' },
-        { result: 'interrupted', errorCode: 'WORKER_STALLED', finishedAt: now },
-      );
-      const [{ next }] = await tx.query<[{ next: number }]>(
-        `SELECT COALESCE(MAX(attempt), 0) + 1 AS next FROM trigger_attempts WHERE trigger_id = $1`,
-        [trigger.triggerId],
-      );
-      const attempt = tx.create(TriggerAttemptEntity, {
-        triggerId: trigger.triggerId,
-        attempt: next,
-        step,
-        result: 'running',
-        errorCode: null,
-        details: {},
-        startedAt: now,
-        finishedAt: null,
-      });
-      await tx.insert(TriggerAttemptEntity, attempt);
-      return attempt;
+    // one statement (this is the hot path): close a lost hop, then number the new one after the last
+    const [row] = await this.manager.query<[{ id: string; attempt: number }]>(
+      `WITH lost AS (
+         UPDATE trigger_attempts SET result = 'interrupted', error_code = 'WORKER_STALLED', finished_at = $3
+          WHERE trigger_id = $1 AND result = 'running')
+       INSERT INTO trigger_attempts (trigger_id, attempt, step, result, details, started_at)
+       SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, 'running', '{}', $3 FROM trigger_attempts WHERE trigger_id = $1
+       RETURNING id, attempt`,
+      [trigger.triggerId, step, now],
+    );
+    return this.manager.create(TriggerAttemptEntity, {
+      id: row.id,
+      triggerId: trigger.triggerId,
+      attempt: row.attempt,
+      step,
+      result: 'running',
+      errorCode: null,
+      details: {},
+      startedAt: now,
+      finishedAt: null,
     });
   }
 
@@ -140,10 +140,9 @@ export class TriggerLedger {
     attempt.errorCode = errorCode;
     attempt.details = details;
     attempt.finishedAt = this.clock.now();
-    await this.manager.update(
-      TriggerAttemptEntity,
-      { id: attempt.id },
-      { result, errorCode, details, finishedAt: attempt.finishedAt },
+    await this.manager.query(
+      `UPDATE trigger_attempts SET result = $2, error_code = $3, details = $4, finished_at = $5 WHERE id = $1`,
+      [attempt.id, result, errorCode, JSON.stringify(details), attempt.finishedAt],
     );
   }
 

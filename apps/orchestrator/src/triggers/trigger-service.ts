@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { InjectEntityManager } from '@nestjs/typeorm';
-import { type EntityManager, MoreThan, QueryFailedError } from 'typeorm';
+import { type EntityManager, QueryFailedError } from 'typeorm';
 import {
   ConflictError,
   CreateTriggerDto,
@@ -17,6 +17,7 @@ import { RpcServer } from '#bus';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { AuditLog } from '../audit/audit-log.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
+import type { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerLedger } from './trigger-ledger.js';
 import { decide, findingHash, nextThreadGuard } from './trigger-policy.js';
 import { TriggerQueue } from './trigger-queue.js';
@@ -72,9 +73,11 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
         return this.answer(earlier, false);
       }
     }
+    // read before the transaction: inside it, a second pool connection could wait on the ones it holds
+    const session = await this.sessions.latestFor(dto.workspace_id, dto.target_agent_id);
     let trigger: TriggerJobEntity;
     try {
-      trigger = await this.manager.transaction((tx) => this.admit(tx, dto));
+      trigger = await this.manager.transaction((tx) => this.admit(tx, dto, session));
     } catch (error) {
       // the same idempotency key, sent twice at once: the other request created it
       if (dto.idempotency_key && isUniqueViolation(error)) {
@@ -163,27 +166,47 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
   }
 
   /** The safeguards and the decision, in one transaction holding the thread's guard row. */
-  private async admit(tx: EntityManager, dto: CreateTriggerDto): Promise<TriggerJobEntity> {
+  private async admit(
+    tx: EntityManager,
+    dto: CreateTriggerDto,
+    session: SessionEntity | null,
+  ): Promise<TriggerJobEntity> {
     const now = this.clock.now();
     const policy = this.settings.triggers;
     const threadKey = { workspaceId: dto.workspace_id, threadId: dto.thread_id };
-    await tx.query(
+    // the guard row, created if new and locked (DO UPDATE takes the row lock) until the transaction ends
+    const [guardRow] = await tx.query<[GuardRow]>(
       `INSERT INTO trigger_threads (workspace_id, thread_id, turns_without_progress, identical_findings, updated_at)
-       VALUES ($1, $2, 0, 0, $3) ON CONFLICT DO NOTHING`,
+       VALUES ($1, $2, 0, 0, $3)
+       ON CONFLICT (workspace_id, thread_id) DO UPDATE SET updated_at = trigger_threads.updated_at
+       RETURNING turns_without_progress, last_finding_hash, identical_findings, blocked_reason`,
       [dto.workspace_id, dto.thread_id, now],
     );
-    const guard = await tx.findOneOrFail(TriggerThreadEntity, {
-      where: threadKey,
-      lock: { mode: 'pessimistic_write' },
-    });
-
-    const lastMinute = await tx.count(TriggerJobEntity, {
-      where: {
-        ...threadKey,
-        targetAgentId: dto.target_agent_id,
-        createdAt: MoreThan(new Date(now.getTime() - 60_000)),
-      },
-    });
+    const guard = {
+      turnsWithoutProgress: guardRow.turns_without_progress,
+      lastFindingHash: guardRow.last_finding_hash,
+      identicalFindings: guardRow.identical_findings,
+      blockedReason: guardRow.blocked_reason,
+    };
+    // counted in a statement of its own, after the lock, so it sees triggers committed while it waited
+    const [{ last_minute: lastMinute, runtime_failures: runtimeFailures }] = await tx.query<
+      [{ last_minute: number; runtime_failures: number }]
+    >(
+      `SELECT
+         (SELECT count(*)::int FROM trigger_jobs
+           WHERE workspace_id = $1 AND thread_id = $2 AND target_agent_id = $3 AND created_at > $4) AS last_minute,
+         (SELECT count(*)::int FROM trigger_attempts a JOIN trigger_jobs j USING (trigger_id)
+           WHERE j.workspace_id = $1 AND j.target_agent_id = $3 AND a.result = 'failed'
+             AND a.step IN ('deliver', 'resume') AND a.error_code = ANY($5) AND a.started_at > $6) AS runtime_failures`,
+      [
+        dto.workspace_id,
+        dto.thread_id,
+        dto.target_agent_id,
+        new Date(now.getTime() - 60_000),
+        RUNTIME_FAILURE_CODES,
+        new Date(now.getTime() - policy.crashLoopWindowMs),
+      ],
+    );
     if (lastMinute >= policy.rateLimitPerMinute) {
       throw new TriggerRateLimitedError(
         `${dto.target_agent_id} was triggered ${lastMinute} times on thread ${dto.thread_id} in the last minute ` +
@@ -234,8 +257,8 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
       );
     }
 
-    const session = await this.sessions.latestFor(dto.workspace_id, dto.target_agent_id);
-    const decision = decide(session ?? undefined, now, policy, await this.crashLooping(tx, dto, now));
+    const crashLoop = runtimeFailures >= policy.crashLoopFailures;
+    const decision = decide(session ?? undefined, now, policy, crashLoop);
     const trigger = tx.create(TriggerJobEntity, {
       triggerId: randomUUID(),
       workspaceId: dto.workspace_id,
@@ -261,22 +284,6 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
     return trigger;
   }
 
-  private async crashLooping(tx: EntityManager, dto: CreateTriggerDto, now: Date): Promise<boolean> {
-    const policy = this.settings.triggers;
-    const [{ count }] = await tx.query<[{ count: number }]>(
-      `SELECT count(*)::int AS count FROM trigger_attempts a JOIN trigger_jobs j USING (trigger_id)
-        WHERE j.workspace_id = $1 AND j.target_agent_id = $2 AND a.result = 'failed'
-          AND a.step IN ('deliver', 'resume') AND a.error_code = ANY($3) AND a.started_at > $4`,
-      [
-        dto.workspace_id,
-        dto.target_agent_id,
-        RUNTIME_FAILURE_CODES,
-        new Date(now.getTime() - policy.crashLoopWindowMs),
-      ],
-    );
-    return count >= policy.crashLoopFailures;
-  }
-
   private byIdempotencyKey(workspaceId: string, key: string): Promise<TriggerJobEntity | null> {
     return this.manager.findOneBy(TriggerJobEntity, { workspaceId, idempotencyKey: key });
   }
@@ -290,6 +297,13 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
       created,
     };
   }
+}
+
+interface GuardRow {
+  turns_without_progress: number;
+  last_finding_hash: string | null;
+  identical_findings: number;
+  blocked_reason: string | null;
 }
 
 function isUniqueViolation(error: unknown): boolean {
