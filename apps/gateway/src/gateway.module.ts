@@ -1,17 +1,16 @@
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { TerminusModule } from '@nestjs/terminus';
 import { Logger } from 'nestjs-pino';
 import { describeValidationErrors, ValidationError } from '#contracts';
 import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
+import { HealthModule } from '#health';
 import { QueuesModule } from '#queues';
 import { BoardModule } from './board/board.module.js';
 import { BuildEvents } from './builds/build-events.js';
 import { BuildsController } from './builds/builds.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
-import { HealthController } from './health/health.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
 import { GatewayMetrics, MetricsController } from './metrics/metrics.js';
 import { OutboxController } from './outbox/outbox.controller.js';
@@ -40,14 +39,13 @@ export class GatewayModule {
         BusModule.forRoot('gateway'),
         QueuesModule.forRoot(),
         BoardModule,
-        TerminusModule,
+        HealthModule.forRoot(),
       ],
       controllers: [
         BuildsController,
         OutboxController,
         TriggersController,
         SessionsController,
-        HealthController,
         MetricsController,
         DashboardController,
       ],

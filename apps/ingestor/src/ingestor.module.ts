@@ -1,7 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Logger } from 'nestjs-pino';
 import { BusModule } from '#bus';
+import { HealthModule, startHeadless } from '#health';
 import { PlatformModule, type Settings } from '#platform';
 import { OutboxIngestor } from './outbox/outbox-ingestor.js';
 import { OutboxWatcher } from './outbox/outbox-watcher.js';
@@ -14,17 +13,16 @@ export class IngestorModule {
   static forRoot(settings: Settings): DynamicModule {
     return {
       module: IngestorModule,
-      imports: [PlatformModule.forRoot(settings, 'ingestor'), BusModule.forRoot('ingestor')],
+      imports: [
+        PlatformModule.forRoot(settings, 'ingestor'),
+        BusModule.forRoot('ingestor'),
+        HealthModule.forRoot(),
+      ],
       providers: [RejectionPublisher, ProgressIngestor, ProgressWatcher, OutboxIngestor, OutboxWatcher],
     };
   }
 }
 
 export async function createIngestor(settings: Settings) {
-  const app = await NestFactory.createApplicationContext(IngestorModule.forRoot(settings), {
-    bufferLogs: true,
-  });
-  app.useLogger(app.get(Logger));
-  await app.init();
-  return app;
+  return startHeadless(IngestorModule.forRoot(settings), settings.healthPort);
 }

@@ -1,7 +1,10 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Logger } from 'nestjs-pino';
+import { getQueueToken } from '@nestjs/bullmq';
+import { HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import type { Queue } from 'bullmq';
+import { TRIGGERS_QUEUE } from '#contracts';
 import { BusModule } from '#bus';
+import { HealthModule, READINESS_CHECKS, startHeadless } from '#health';
 import { type Clock, PlatformModule, type Settings, systemClock } from '#platform';
 import { QueuesModule } from '#queues';
 import { BuildsModule } from './builds/builds.module.js';
@@ -16,6 +19,24 @@ export interface OrchestratorOptions {
   deliveryAdapter?: DeliveryAdapter;
 }
 
+/** Readiness past NATS: PostgreSQL answers, and Redis answers for the trigger queues. */
+const readinessChecks = {
+  provide: READINESS_CHECKS,
+  inject: [TypeOrmHealthIndicator, HealthIndicatorService, getQueueToken(TRIGGERS_QUEUE)],
+  useFactory: (db: TypeOrmHealthIndicator, indicators: HealthIndicatorService, queue: Queue) => [
+    () => db.pingCheck('postgres', { timeout: 2000 }),
+    async () => {
+      const redis = indicators.check('redis');
+      try {
+        await queue.getJobCountByTypes('wait');
+        return redis.up();
+      } catch (error) {
+        return redis.down({ message: error instanceof Error ? error.message : String(error) });
+      }
+    },
+  ],
+};
+
 @Module({})
 export class OrchestratorModule {
   static forRoot(settings: Settings, options: OrchestratorOptions = {}): DynamicModule {
@@ -29,17 +50,13 @@ export class OrchestratorModule {
         BuildsModule,
         OutboxModule,
         TriggersModule.forRoot(settings, options.deliveryAdapter),
+        HealthModule.forRoot(readinessChecks),
       ],
     };
   }
 }
 
-/** The orchestrator has no HTTP port of its own: it talks NATS and PostgreSQL. */
+/** The orchestrator has no API of its own (it talks NATS, PostgreSQL and Redis); HEALTH_PORT opens its probes. */
 export async function createOrchestrator(settings: Settings, options: OrchestratorOptions = {}) {
-  const app = await NestFactory.createApplicationContext(OrchestratorModule.forRoot(settings, options), {
-    bufferLogs: true,
-  });
-  app.useLogger(app.get(Logger));
-  await app.init();
-  return app;
+  return startHeadless(OrchestratorModule.forRoot(settings, options), settings.healthPort);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadSettings, SettingsError } from './settings.js';
+import { loadSettings, SettingsError, settingNames } from './settings.js';
 
 describe('settings', () => {
   it('has the defaults of SPEC 7', () => {
@@ -135,5 +135,14 @@ describe('trigger settings', () => {
           'TRIGGER_BACKOFF_MAX_MS',
         ].every((name) => error.message.includes(name)),
     );
+  });
+});
+
+describe('the settings documentation', () => {
+  it('lists every setting in the README', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../../../README.md', import.meta.url), 'utf8');
+    const missing = settingNames().filter((name) => !readme.includes(`\`${name}\``));
+    assert.deepEqual(missing, []);
   });
 });

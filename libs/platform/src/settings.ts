@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
 import {
+  getMetadataStorage,
   IsIn,
   IsInt,
   IsNumber,
@@ -51,6 +52,7 @@ class Environment {
 
   @IsOptional() @IsString() GATEWAY_HOST?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65_535) GATEWAY_PORT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(65_535) HEALTH_PORT?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) SSE_HEARTBEAT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) SSE_RETRY_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) SSE_CLIENT_QUEUE_LIMIT?: number;
@@ -96,6 +98,12 @@ class Environment {
   @IsOptional() @IsIn(['json', 'pretty']) LOG_FORMAT?: 'json' | 'pretty';
 }
 
+/** The name of every environment variable the services read (the README and docker-compose.yml list them all). */
+export function settingNames(): string[] {
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(Environment, '', true, false);
+  return [...new Set(metadata.map((m) => m.propertyName))].sort();
+}
+
 export interface Settings {
   nats: {
     servers: string[];
@@ -131,6 +139,8 @@ export interface Settings {
     outboxAfterIngest: 'move' | 'delete';
     outboxMaxChars: number;
   };
+  /** Where the orchestrator and the ingestor answer /healthz and /readyz; none when unset. */
+  healthPort: number | undefined;
   queues: {
     /** BullMQ's key prefix in Redis; tests use their own. */
     prefix: string;
@@ -239,6 +249,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       outboxAfterIngest: raw.OUTBOX_AFTER_INGEST ?? 'move',
       outboxMaxChars: raw.OUTBOX_MAX_CHARS ?? 10_000,
     },
+    healthPort: raw.HEALTH_PORT,
     queues: { prefix: raw.QUEUE_PREFIX ?? 'bull' },
     triggers: {
       attempts: raw.TRIGGER_ATTEMPTS ?? 5,

@@ -1,0 +1,17 @@
+import { NestFactory } from '@nestjs/core';
+import type { DynamicModule } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+
+/**
+ * Starts a service that has no API of its own (orchestrator, ingestor). With `healthPort` it answers
+ * `/healthz` and `/readyz` there (containers and Kubernetes probe them); without, it opens no port at all.
+ */
+export async function startHeadless(module: DynamicModule, healthPort: number | undefined) {
+  const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  if (healthPort === undefined) await app.init();
+  else await app.listen(healthPort, '0.0.0.0');
+  return app;
+}
