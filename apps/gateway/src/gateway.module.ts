@@ -1,6 +1,7 @@
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { describeValidationErrors, ValidationError } from '#contracts';
 import { BusModule } from '#bus';
@@ -67,10 +68,26 @@ export async function createGateway(settings: Settings): Promise<NestExpressAppl
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  serveOpenApi(app);
   await app.listen(settings.gateway.port, settings.gateway.host);
   const url = await app.getUrl();
   app
     .get(Logger)
     .log(`guardkit-stream gateway listening: dashboard at ${url.replace('[::1]', 'localhost')}/`, 'Gateway');
   return app;
+}
+
+/** The OpenAPI document, from the controllers and DTOs: the UI at /docs, the JSON at /docs/openapi.json. */
+export function serveOpenApi(app: NestExpressApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('guardkit-stream gateway')
+    .setDescription(
+      'Builds and outbox messages (REST and SSE), triggers that wake agents, sessions, health. Errors are ' +
+        '`{error, message}`. NATS subjects are described in docs/asyncapi.yaml.',
+    )
+    .setVersion('0.1.0')
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config), {
+    jsonDocumentUrl: 'docs/openapi.json',
+  });
 }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BUILD_STATUSES, type BuildStatus, type BuildStatusPayload } from './build-status.js';
@@ -9,8 +10,15 @@ export const BUILD_PAGE_MAX = 200;
 
 /** `GET /builds` and `guardkit.rpc.builds.list`. Query-string numbers are converted, so both share it. */
 export class ListBuildsQuery {
-  @IsOptional() @IsIn(BUILD_STATUSES) status?: BuildStatus;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(BUILD_PAGE_MAX) limit?: number;
+  @ApiPropertyOptional({ enum: BUILD_STATUSES }) @IsOptional() @IsIn(BUILD_STATUSES) status?: BuildStatus;
+  @ApiPropertyOptional({ minimum: 1, maximum: BUILD_PAGE_MAX, default: BUILD_PAGE_DEFAULT })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(BUILD_PAGE_MAX)
+  limit?: number;
+  @ApiPropertyOptional({ description: 'next_cursor of the previous page' })
   @IsOptional()
   @IsString()
   @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'cursor is not one this service issued' })

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { SAFE_ID_PATTERN } from './ids.js';
@@ -52,8 +53,18 @@ export class OutboxMessagePayloadDto {
 
 /** `GET /api/outbox` and `guardkit.rpc.outbox.list`: the newest N messages, returned oldest first. */
 export class ListOutboxQuery {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500) limit?: number;
-  @IsOptional() @IsString() @Matches(SAFE_ID_PATTERN) source?: string;
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
+  @ApiPropertyOptional({ pattern: SAFE_ID_PATTERN.source })
+  @IsOptional()
+  @IsString()
+  @Matches(SAFE_ID_PATTERN)
+  source?: string;
 }
 
 /** AutoAppDev's message shape, with the source and the stream sequence (which is also `id`). */

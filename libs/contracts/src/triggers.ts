@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
@@ -61,6 +62,7 @@ const safeId = (field: string) =>
   });
 
 export class ForceOverrideDto {
+  @ApiProperty({ description: 'why the safeguards are overridden (kept in the audit log)' })
   @IsString()
   @IsNotEmpty({ message: 'reason is required: say why the safeguards are overridden' })
   @MaxLength(1000)
@@ -69,13 +71,32 @@ export class ForceOverrideDto {
 
 /** `POST /triggers` and `guardkit.rpc.triggers.create` (seed 002's `trigger_participant`). */
 export class CreateTriggerDto {
-  @IsString() @safeId('workspace_id') workspace_id: string;
-  @IsString() @safeId('thread_id') thread_id: string;
-  @IsString() @safeId('target_agent_id') target_agent_id: string;
-  @IsString() @IsNotEmpty() @MaxLength(1000) reason: string;
+  @ApiProperty({ pattern: SAFE_ID_PATTERN.source }) @IsString() @safeId('workspace_id') workspace_id: string;
+  @ApiProperty({ pattern: SAFE_ID_PATTERN.source }) @IsString() @safeId('thread_id') thread_id: string;
+  @ApiProperty({ pattern: SAFE_ID_PATTERN.source, description: 'the agent to wake' })
+  @IsString()
+  @safeId('target_agent_id')
+  target_agent_id: string;
+  @ApiProperty({ maxLength: 1000 }) @IsString() @IsNotEmpty() @MaxLength(1000) reason: string;
   /** Bounded again at delivery (TRIGGER_PAYLOAD_MAX_BYTES); this limit only refuses absurd requests. */
-  @IsString() @IsNotEmpty() @MaxLength(65_536) prompt: string;
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) idempotency_key?: string;
+  @ApiProperty({
+    maxLength: 65_536,
+    description: 'typed into the session, bounded and stripped of control characters',
+  })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(65_536)
+  prompt: string;
+  @ApiPropertyOptional({
+    maxLength: 200,
+    description: 'the same key in a workspace returns the same trigger',
+  })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  idempotency_key?: string;
+  @ApiPropertyOptional({ type: () => ForceOverrideDto })
   @IsOptional()
   @IsObject({ message: 'force_override must be an object: {"reason": "..."}' })
   @ValidateNested()
@@ -143,7 +164,7 @@ export interface TriggerStatusPayload {
 
 /** `POST /threads/:thread_id/progress` and `guardkit.rpc.threads.progress`: the loop guard's reset. */
 export class ThreadProgressDto {
-  @IsString() @safeId('workspace_id') workspace_id: string;
+  @ApiProperty({ pattern: SAFE_ID_PATTERN.source }) @IsString() @safeId('workspace_id') workspace_id: string;
   @IsString() @safeId('thread_id') thread_id: string;
 }
 
@@ -156,16 +177,25 @@ export const TMUX_TARGET_PATTERN =
 
 /** `POST /sessions` and `guardkit.rpc.sessions.register`. Registering a known session_id updates it. */
 export class RegisterSessionDto {
-  @IsOptional() @IsString() @safeId('session_id') session_id?: string;
-  @IsString() @safeId('agent_id') agent_id: string;
-  @IsString() @safeId('workspace_id') workspace_id: string;
-  @IsOptional() @IsString() @safeId('thread_id') thread_id?: string;
-  @IsIn(SESSION_RUNTIMES) runtime: SessionRuntime;
+  @ApiPropertyOptional({ pattern: SAFE_ID_PATTERN.source, description: 'a known id updates that session' })
+  @IsOptional()
+  @IsString()
+  @safeId('session_id')
+  session_id?: string;
+  @ApiProperty({ pattern: SAFE_ID_PATTERN.source }) @IsString() @safeId('agent_id') agent_id: string;
+  @ApiProperty({ pattern: SAFE_ID_PATTERN.source }) @IsString() @safeId('workspace_id') workspace_id: string;
+  @ApiPropertyOptional({ pattern: SAFE_ID_PATTERN.source })
+  @IsOptional()
+  @IsString()
+  @safeId('thread_id')
+  thread_id?: string;
+  @ApiProperty({ enum: SESSION_RUNTIMES }) @IsIn(SESSION_RUNTIMES) runtime: SessionRuntime;
+  @ApiProperty({ example: 'coder:0.0', description: 'session[:window[.pane]]' })
   @IsString()
   @Matches(TMUX_TARGET_PATTERN, { message: 'tmux_target must be session[:window[.pane]]' })
   tmux_target: string;
-  @IsBoolean() managed: boolean;
-  @IsBoolean() resumable: boolean;
+  @ApiProperty({ description: 'guardkit-stream may type into it' }) @IsBoolean() managed: boolean;
+  @ApiProperty({ description: 'TRIGGER_RESUME_COMMAND can bring it back' }) @IsBoolean() resumable: boolean;
 }
 
 export class SessionIdQuery {
@@ -173,8 +203,8 @@ export class SessionIdQuery {
 }
 
 export class ListSessionsQuery {
-  @IsOptional() @IsString() @safeId('agent_id') agent_id?: string;
-  @IsOptional() @IsString() @safeId('workspace_id') workspace_id?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @safeId('agent_id') agent_id?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @safeId('workspace_id') workspace_id?: string;
 }
 
 export interface SessionView {

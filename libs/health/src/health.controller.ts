@@ -6,12 +6,14 @@ import {
   HealthIndicatorService,
 } from '@nestjs/terminus';
 import { Bus } from '#bus';
+import { ApiTags } from '@nestjs/swagger';
 
 /** More readiness checks a service adds (the orchestrator: PostgreSQL and Redis). */
 export const READINESS_CHECKS = Symbol('READINESS_CHECKS');
 
 /** `/healthz` and `/readyz`, the same in every service; the container health checks and Kubernetes probes use them. */
 @Controller()
+@ApiTags('health')
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,

@@ -3,11 +3,13 @@ import type { Request, Response } from 'express';
 import { assertSafeId, type BuildPage, type BuildView, ListBuildsQuery, ValidationError } from '#contracts';
 import { RpcClient } from '#bus';
 import { BuildEvents } from './build-events.js';
+import { ApiProduces, ApiTags } from '@nestjs/swagger';
 
 /** At most this many builds on one `/events` connection. */
 export const MAX_BUILDS_PER_STREAM = 100;
 
 @Controller()
+@ApiTags('builds')
 export class BuildsController {
   constructor(
     private readonly rpc: RpcClient,
@@ -25,11 +27,13 @@ export class BuildsController {
   }
 
   @Get('builds/:id/events')
+  @ApiProduces('text/event-stream')
   async buildEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.events.serve([assertSafeId('build id', id)], lastEventIdOf(req), res);
   }
 
   @Get('events')
+  @ApiProduces('text/event-stream')
   async manyBuildEvents(
     @Query('builds') builds: unknown,
     @Req() req: Request,

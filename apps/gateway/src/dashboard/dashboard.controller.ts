@@ -1,7 +1,9 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { DASHBOARD_HTML } from './dashboard.page.js';
+import { ApiExcludeController } from '@nestjs/swagger';
 
 @Controller()
+@ApiExcludeController()
 export class DashboardController {
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')

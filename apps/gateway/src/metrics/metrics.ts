@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { ApiTags } from '@nestjs/swagger';
 
 /** The gateway's Prometheus metrics, on a registry of its own (several gateways may share a process in tests). */
 @Injectable()
@@ -30,6 +31,7 @@ export class GatewayMetrics {
 }
 
 @Controller()
+@ApiTags('metrics')
 export class MetricsController {
   constructor(private readonly metrics: GatewayMetrics) {}
 

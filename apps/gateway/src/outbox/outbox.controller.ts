@@ -13,6 +13,7 @@ import {
 import { Bus, EventPublisher, RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
 import { SseStreams } from '../sse/sse-streams.js';
+import { ApiProduces, ApiTags } from '@nestjs/swagger';
 
 /** Messages posted over HTTP are published as this source. */
 export const API_SOURCE = 'api';
@@ -32,6 +33,7 @@ export class OutboxPostError extends GuardkitError {
  * plus `source` on each message. A POST goes through the bus like a file does, and is stored by the orchestrator.
  */
 @Controller()
+@ApiTags('outbox')
 export class OutboxController {
   constructor(
     private readonly bus: Bus,
@@ -81,6 +83,7 @@ export class OutboxController {
    * Messages are never conflated: each one is distinct.
    */
   @Get('outbox/events')
+  @ApiProduces('text/event-stream')
   async events(@Query('source') source: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
     const filter =
       typeof source === 'string' && source !== ''

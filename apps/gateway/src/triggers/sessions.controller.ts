@@ -1,9 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { assertSafeId, ListSessionsQuery, RegisterSessionDto, type SessionView } from '#contracts';
 import { RpcClient } from '#bus';
+import { ApiTags } from '@nestjs/swagger';
 
 /** The session registry over HTTP (`guardkit.rpc.sessions.*` does the same over NATS). */
 @Controller('sessions')
+@ApiTags('sessions')
 export class SessionsController {
   constructor(private readonly rpc: RpcClient) {}
 

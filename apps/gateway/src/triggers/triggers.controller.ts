@@ -10,9 +10,11 @@ import {
 import { RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
 import { TriggerEvents } from './trigger-events.js';
+import { ApiProduces, ApiTags } from '@nestjs/swagger';
 
 /** SPEC 5 over HTTP; the orchestrator does the work, over `guardkit.rpc.triggers.*`. */
 @Controller()
+@ApiTags('triggers')
 export class TriggersController {
   constructor(
     private readonly rpc: RpcClient,
@@ -32,6 +34,7 @@ export class TriggersController {
   }
 
   @Get('triggers/:id/events')
+  @ApiProduces('text/event-stream')
   async triggerEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.events.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
   }

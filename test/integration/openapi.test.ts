@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Stack, TestEnv } from '#test-support';
+
+describe('the OpenAPI document of the gateway', () => {
+  let env: TestEnv;
+  let stack: Stack;
+  before(async () => {
+    env = await TestEnv.create();
+    stack = await Stack.start(env);
+  });
+  after(() => stack?.stop());
+
+  it('is served at /docs (UI) and /docs/openapi.json, with every endpoint and the request schemas', async () => {
+    const ui = await fetch(`${stack.baseUrl}/docs`);
+    assert.equal(ui.status, 200);
+    assert.match(ui.headers.get('content-type') ?? '', /text\/html/);
+    const doc = (await (await fetch(`${stack.baseUrl}/docs/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { tags?: string[] }>>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
+    };
+    assert.match(doc.openapi, /^3\./);
+    for (const path of [
+      '/builds',
+      '/builds/{id}',
+      '/builds/{id}/events',
+      '/events',
+      '/api/outbox',
+      '/outbox/events',
+      '/triggers',
+      '/triggers/{id}',
+      '/triggers/{id}/events',
+      '/triggers/{id}/replay',
+      '/triggers/{id}/dead-letter',
+      '/threads/{thread_id}/progress',
+      '/sessions',
+      '/sessions/{id}',
+      '/sessions/{id}/heartbeat',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+    ]) {
+      assert.ok(doc.paths[path], `${path} is documented`);
+    }
+    assert.equal(doc.paths['/'], undefined, 'the dashboard page is not an API');
+    const trigger = doc.components.schemas['CreateTriggerDto'];
+    assert.deepEqual(Object.keys(trigger?.properties ?? {}).sort(), [
+      'force_override',
+      'idempotency_key',
+      'prompt',
+      'reason',
+      'target_agent_id',
+      'thread_id',
+      'workspace_id',
+    ]);
+    assert.deepEqual((trigger?.required ?? []).sort(), [
+      'prompt',
+      'reason',
+      'target_agent_id',
+      'thread_id',
+      'workspace_id',
+    ]);
+  });
+});
