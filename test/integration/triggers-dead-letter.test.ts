@@ -124,6 +124,29 @@ describe('triggers: retries, the dead-letter queue and the board', () => {
     }
   });
 
+  it('replays from the failed job in triggers too (Retry on the board), and drops the dead letter', async () => {
+    const view = await failedTrigger('dlq-main-queue');
+    await writeFile(healthy, '');
+    try {
+      const retry = await fetch(
+        `${stack.baseUrl}/admin/queues/api/queues/triggers/${view.trigger_id}/retry`,
+        {
+          method: 'PUT',
+        },
+      );
+      assert.equal(retry.status, 204);
+      const replayed = await api.settled(view.trigger_id, ['fallback_spawn']);
+      assert.equal(replayed.attempts.at(-1)?.result, 'delivered');
+      await eventually(
+        async () => ((await dead.getJob(view.trigger_id)) ? undefined : true),
+        5000,
+        'the dead letter to go',
+      );
+    } finally {
+      await rm(healthy, { force: true });
+    }
+  });
+
   it('replays over REST (POST /triggers/:id/replay) and refuses to replay what has not failed', async () => {
     const view = await failedTrigger('dlq-rest');
     await writeFile(healthy, '');
