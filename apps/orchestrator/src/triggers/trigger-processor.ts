@@ -88,18 +88,7 @@ export class TriggerProcessor extends DrainingWorkerHost {
   async fail(trigger: TriggerJobEntity, error: { code: string; message: string }): Promise<void> {
     if (trigger.state !== 'failed') await this.ledger.transition(trigger, { state: 'failed', error });
     const view = await this.ledger.view(trigger);
-    await this.queue.deadLetter({
-      trigger_id: view.trigger_id,
-      workspace_id: view.workspace_id,
-      thread_id: view.thread_id,
-      target_agent_id: view.target_agent_id,
-      reason: view.reason,
-      prompt: view.prompt,
-      decision: view.decision,
-      last_error: error,
-      attempts: view.attempts,
-      failed_at: this.clock.now().toISOString(),
-    });
+    await this.queue.deadLetter({ ...view, last_error: error, failed_at: this.clock.now().toISOString() });
     this.logger.warn({ trigger_id: trigger.triggerId, error }, 'trigger failed: moved to triggers-dead');
   }
 

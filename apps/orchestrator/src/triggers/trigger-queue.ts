@@ -1,26 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import type { JobsOptions, Queue } from 'bullmq';
-import { TRIGGERS_DEAD_QUEUE, TRIGGERS_QUEUE, type TriggerAttemptView } from '#contracts';
+import { TRIGGERS_DEAD_QUEUE, TRIGGERS_QUEUE, type TriggerView } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
 
 export interface TriggerJobData {
   trigger_id: string;
 }
 
-/** What `triggers-dead` keeps of a trigger whose retries ran out: enough to understand and replay it. */
-export interface DeadLetterData {
-  trigger_id: string;
-  workspace_id: string;
-  thread_id: string;
-  target_agent_id: string;
-  reason: string;
-  prompt: string;
-  decision: string;
+/**
+ * What `triggers-dead` keeps of a trigger whose retries ran out: the trigger as `GET /triggers/:id` shows it
+ * (its payload and every attempt), the error that ended it, and when.
+ */
+export type DeadLetterData = TriggerView & {
   last_error: { code: string; message: string };
-  attempts: TriggerAttemptView[];
   failed_at: string;
-}
+};
 
 /** The custom backoff the trigger worker implements (exponential, jitter, capped; see retryDelay). */
 export const TRIGGER_BACKOFF = 'capped-exponential';
