@@ -34,11 +34,11 @@ export class Subjects {
   streamSubjects(role: StreamRole): string[] {
     switch (role) {
       case 'builds':
-        return [`${this.root}.builds.*.status`];
+        return [this.allBuildStatus()];
       case 'outbox':
         return [`${this.root}.outbox.*.*`];
       case 'triggers':
-        return [`${this.root}.triggers.*.status`];
+        return [this.allTriggerStatus()];
       case 'ingest':
         return [`${this.root}.ingest.rejected`];
     }
@@ -75,6 +75,10 @@ export class Subjects {
   /** The trigger id of a `…triggers.<id>.status` subject, or undefined for any other subject. */
   triggerIdOf(subject: string): string | undefined {
     return this.idBetween(subject, `${this.root}.triggers.`, '.status');
+  }
+
+  allTriggerStatus(): string {
+    return `${this.root}.triggers.*.status`;
   }
 
   triggerStatus(triggerId: string): string {

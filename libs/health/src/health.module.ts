@@ -1,6 +1,6 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { HealthController, READINESS_CHECKS } from './health.controller.js';
+import { HealthController } from './health.controller.js';
 
 @Module({})
 export class HealthModule {
@@ -14,5 +14,3 @@ export class HealthModule {
     };
   }
 }
-
-export { READINESS_CHECKS };

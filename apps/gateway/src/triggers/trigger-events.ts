@@ -16,7 +16,7 @@ export class TriggerEvents extends StatusEvents {
       stateField: 'state',
       terminal: TERMINAL_TRIGGER_STATES,
       subjectFor: (id) => bus.subjects.triggerStatus(id),
-      allSubjects: () => bus.subjects.streamSubjects('triggers')[0] ?? '',
+      allSubjects: () => bus.subjects.allTriggerStatus(),
       idOf: (subject) => bus.subjects.triggerIdOf(subject),
     });
   }

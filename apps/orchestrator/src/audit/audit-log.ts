@@ -30,8 +30,4 @@ export class AuditLog {
       details: entry.details ?? {},
     });
   }
-
-  forSubject(subjectType: AuditRecord['subjectType'], subjectId: string): Promise<AuditEntryEntity[]> {
-    return this.manager.find(AuditEntryEntity, { where: { subjectType, subjectId }, order: { id: 'ASC' } });
-  }
 }

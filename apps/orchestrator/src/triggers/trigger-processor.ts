@@ -18,7 +18,7 @@ import { TriggerLedger } from './trigger-ledger.js';
 import { collisionVerdict, isStale, resumeOrSpawn } from './trigger-policy.js';
 import { TriggerQueue, type TriggerJobData } from './trigger-queue.js';
 import { TriggerService } from './trigger-service.js';
-import type { TriggerJobEntity } from './trigger.entities.js';
+import type { TriggerAttemptEntity, TriggerJobEntity } from './trigger.entities.js';
 
 /**
  * Works the `triggers` queue: walks a trigger down the fallback chain of SPEC 5, one attempt row per hop.
@@ -243,10 +243,7 @@ export class TriggerProcessor extends DrainingWorkerHost {
     return next;
   }
 
-  private async closeFailed(
-    attempt: Parameters<TriggerLedger['finishAttempt']>[0],
-    error: unknown,
-  ): Promise<void> {
+  private async closeFailed(attempt: TriggerAttemptEntity, error: unknown): Promise<void> {
     const code = error instanceof GuardkitError ? error.code : 'INTERNAL';
     const details = error instanceof DeliveryError ? error.details : {};
     const message = error instanceof Error ? error.message : String(error);
