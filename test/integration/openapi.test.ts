@@ -50,6 +50,7 @@ describe('the OpenAPI document of the gateway', () => {
       'idempotency_key',
       'prompt',
       'reason',
+      'request_id',
       'target_agent_id',
       'thread_id',
       'workspace_id',

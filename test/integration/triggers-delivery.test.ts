@@ -83,17 +83,36 @@ describe('triggers: delivery into tmux and the fallback chain', () => {
     assert.equal(again.status, 204);
   });
 
-  it('strips control characters and bounds the payload', async () => {
+  it('strips control characters before typing', async () => {
     await tmux.newSession('agent-safe');
     await api.registerSession({ agent_id: 'safe', tmux_target: 'agent-safe' });
-    const prompt = `\u001b[2J\u001b[31mred\u001b[0m\nsecond line\u0003 ${'x'.repeat(400)}`;
+    const prompt = `\u001b[2J\u001b[31mred\u001b[0m\nsecond line\u0003 ${'x'.repeat(100)}`;
     const created = await api.create({ target_agent_id: 'safe', prompt });
     const view = await api.settled(created.trigger_id, ['delivered']);
-    assert.equal(view.attempts[0]?.details['truncated'], true);
-    assert.equal(view.attempts[0]?.details['bytes'], 200);
+    assert.equal(view.attempts[0]?.details['bytes'], 'red second line '.length + 100);
     const screen = await tmux.capture('agent-safe');
-    assert.match(screen, /red second line x+/);
+    assert.match(screen, /red second line x{100}/);
     assert.ok(await tmux.hasSession('agent-safe'), 'Ctrl-C was not sent: the pane is still running cat');
+  });
+
+  it('refuses a prompt over TRIGGER_PAYLOAD_MAX_BYTES with 413, storing nothing (never half an instruction)', async () => {
+    await api.registerSession({ agent_id: 'long', tmux_target: 'agent-long' });
+    // 201 bytes once cleaned (the limit here is 200); the escape sequences do not count
+    const prompt = `\u001b[31m${'é'.repeat(100)}x\u001b[0m`;
+    const res = await api.request('POST', '/triggers', api.trigger({ target_agent_id: 'long', prompt }));
+    assert.equal(res.status, 413);
+    const body = (await res.json()) as { error: string; message: string };
+    assert.equal(body.error, 'PAYLOAD_TOO_LARGE');
+    assert.match(body.message, /201 bytes.*TRIGGER_PAYLOAD_MAX_BYTES/);
+    const rows = await env.query(`SELECT 1 FROM trigger_jobs WHERE target_agent_id = 'long'`);
+    assert.equal(rows.length, 0);
+    // exactly at the limit is fine
+    const ok = await api.request(
+      'POST',
+      '/triggers',
+      api.trigger({ target_agent_id: 'long', prompt: 'é'.repeat(100) }),
+    );
+    assert.equal(ok.status, 202);
   });
 
   it('never reaches a session whose name only starts the same (tmux prefix matching)', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '#platform';
-import { Stack, TestEnv, TmuxServer, TriggerApi } from '#test-support';
+import { eventually, Stack, TestEnv, TmuxServer, TriggerApi } from '#test-support';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -157,7 +157,7 @@ describe('triggers: safeguards', () => {
     const person = tmux.attach('typing');
     try {
       await person.ready();
-      person.type('l');
+      person.type('ls\r'); // a line typed and sent: the input line is empty again
       clock.set(Date.now());
       const created = await api.create(api.trigger({ target_agent_id: 'typist', thread_id: 'typing' }));
       const deferred = await api.settled(created.trigger_id, ['deferred', 'delivered']);
@@ -178,11 +178,11 @@ describe('triggers: safeguards', () => {
     try {
       await person.ready();
       // deferred 70 s ago by the orchestrator's clock, and the person is still typing now
-      person.type('x');
+      person.type('x\r');
       clock.set(Date.now() - 70_000);
       const created = await api.create(api.trigger({ target_agent_id: 'typist2', thread_id: 'busy' }));
       await api.settled(created.trigger_id, ['deferred']);
-      person.type('y');
+      person.type('y\r');
       clock.set(Date.now());
       const view = await api.settled(created.trigger_id, ['fallback_spawn', 'failed']);
       assert.deepEqual(
@@ -201,6 +201,50 @@ describe('triggers: safeguards', () => {
         }),
       );
       assert.equal((await api.settled(forced.trigger_id, ['delivered', 'deferred'])).state, 'delivered');
+    } finally {
+      person.detach();
+    }
+  });
+
+  it("never types into a person's unsent line: it defers, even when forced, then falls back", async () => {
+    await tmux.newSession('half-typed');
+    await api.registerSession({ agent_id: 'typist3', tmux_target: 'half-typed', resumable: false });
+    const person = tmux.attach('half-typed');
+    try {
+      await person.ready();
+      person.type('human typed this'); // and no Enter
+      await eventually(async () =>
+        (await tmux.capture('half-typed')).includes('human typed this') ? true : undefined,
+      );
+      clock.set(Date.now() + 25_000); // the person has been quiet for longer than the quiet window
+      const created = await api.create(
+        api.trigger({ target_agent_id: 'typist3', thread_id: 'half', prompt: 'TRIGGER TEXT' }),
+      );
+      assert.equal((await api.settled(created.trigger_id, ['deferred', 'delivered'])).state, 'deferred');
+      const forced = await api.create(
+        api.trigger({
+          target_agent_id: 'typist3',
+          thread_id: 'half-forced',
+          prompt: 'FORCED TEXT',
+          force_override: { reason: 'urgent' },
+        }),
+      );
+      assert.equal((await api.settled(forced.trigger_id, ['deferred', 'delivered'])).state, 'deferred');
+
+      clock.advance(61_000); // past TRIGGER_DEFER_MAX_MS: both fall back to spawn
+      for (const id of [created.trigger_id, forced.trigger_id]) {
+        const view = await api.settled(id, ['fallback_spawn', 'failed', 'delivered']);
+        assert.deepEqual(
+          view.attempts.map((a) => [a.step, a.result, a.error_code]),
+          [
+            ['deliver', 'deferred', 'DEFER_TIMEOUT'],
+            ['spawn', 'delivered', null],
+          ],
+        );
+      }
+      const screen = await tmux.capture('half-typed');
+      assert.doesNotMatch(screen, /TRIGGER TEXT|FORCED TEXT/);
+      assert.match(screen, /human typed this\s*$/, "the person's line is as they left it");
     } finally {
       person.detach();
     }

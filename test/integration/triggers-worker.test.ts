@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TriggerAttemptView, TriggerCreated } from '#contracts';
@@ -82,14 +82,14 @@ describe('triggers: workers stopping and dying', () => {
     ]);
   });
 
-  it('picks up the job of a worker killed mid-job, recording the lost attempt', async () => {
-    const marker = join(env.root, 'first-run');
-    // the first run hangs (and is killed with its worker); the second succeeds
-    const command = `if [ -f ${marker} ]; then exit 0; fi; touch ${marker}; sleep 20`;
+  it('never repeats a side effect cut off by a worker killed mid-job: OUTCOME_UNKNOWN, dead-lettered, replayable', async () => {
+    const runs = join(env.root, 'spawn-runs');
+    // every run leaves a line; the first hangs (and is killed with its worker), later ones return at once
+    const command = `echo run >> ${runs}; if [ "$(wc -l < ${runs})" -gt 1 ]; then exit 0; fi; sleep 20`;
     const first = await startWorker(command);
     const id = await trigger('stalled');
     await eventually(
-      () => exists(marker).then((found) => found || undefined),
+      () => exists(runs).then((found) => found || undefined),
       10_000,
       'the first run to start',
     );
@@ -97,13 +97,31 @@ describe('triggers: workers stopping and dying', () => {
 
     await startWorker(command);
     await eventually(
-      async () => ((await stateOf(id)) === 'fallback_spawn' ? true : undefined),
+      async () => ((await stateOf(id)) === 'failed' ? true : undefined),
       20_000,
-      'the retry',
+      'the stalled job to be taken over',
     );
     assert.deepEqual(await attempts(id), [
-      { attempt: 1, step: 'spawn', result: 'interrupted', error_code: 'WORKER_STALLED' },
-      { attempt: 2, step: 'spawn', result: 'delivered', error_code: null },
+      { attempt: 1, step: 'spawn', result: 'interrupted', error_code: 'OUTCOME_UNKNOWN' },
     ]);
+    assert.equal((await readFile(runs, 'utf8')).trim().split('\n').length, 1, 'spawned once, not again');
+    const [job] = await env.query<{ last_error_code: string }>(
+      'SELECT last_error_code FROM trigger_jobs WHERE trigger_id = $1',
+      [id],
+    );
+    assert.equal(job?.last_error_code, 'OUTCOME_UNKNOWN');
+
+    // a person checked the agent and replays it: now it runs again, once
+    const { nc } = await env.nats();
+    const reply = await nc.request(env.subjects.rpc('triggers.replay'), JSON.stringify({ trigger_id: id }), {
+      timeout: 5000,
+    });
+    assert.equal(reply.json<{ ok: boolean }>().ok, true);
+    await eventually(
+      async () => ((await stateOf(id)) === 'fallback_spawn' ? true : undefined),
+      20_000,
+      'the replay',
+    );
+    assert.equal((await readFile(runs, 'utf8')).trim().split('\n').length, 2);
   });
 });

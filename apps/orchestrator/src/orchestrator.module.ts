@@ -10,6 +10,7 @@ import { QueuesModule } from '#queues';
 import { BuildsModule } from './builds/builds.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
+import { RetentionModule } from './retention/retention.module.js';
 import type { DeliveryAdapter } from './triggers/delivery/delivery.js';
 import { TriggersModule } from './triggers/triggers.module.js';
 
@@ -49,6 +50,7 @@ export class OrchestratorModule {
         DatabaseModule,
         BuildsModule,
         OutboxModule,
+        RetentionModule,
         TriggersModule.forRoot(settings, options.deliveryAdapter),
         HealthModule.forRoot(readinessChecks),
       ],

@@ -15,32 +15,62 @@ import { Bus } from './bus.js';
 /**
  * Request/reply over core NATS with plain JSON, so any client (nats CLI, Python, the gateway) can call it:
  * the request is the DTO's JSON, the reply `{ok:true,result}` or `{ok:false,error:{code,message}}`.
- * Servers join a queue group per method, so several replicas share the load.
+ * Servers join a queue group per method, so several replicas share the load. At most RPC_CONCURRENCY
+ * requests are handled at once (the rest wait their turn in arrival order), so a burst cannot take every
+ * database connection from the workers.
  */
 @Injectable()
 export class RpcServer implements OnModuleDestroy {
   private readonly logger = new Logger(RpcServer.name);
   private readonly subscriptions: Subscription[] = [];
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly bus: Bus) {}
+  constructor(
+    private readonly bus: Bus,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
 
+  /** Requests being handled now, and waiting for a turn. */
+  load(): { active: number; waiting: number } {
+    return { active: this.active, waiting: this.waiting.length };
+  }
+
+  /** `everyInstance`: every replica answers (no queue group), for questions about the replicas themselves. */
   serve<Q extends object, R>(
     method: RpcMethod,
     dto: ClassConstructor<Q>,
     handler: (query: Q) => Promise<R>,
+    options: { everyInstance?: boolean } = {},
   ): void {
     const subject = this.bus.subjects.rpc(method);
     const subscription = this.bus.nc.subscribe(subject, {
-      queue: `guardkit.rpc.${method}`,
+      ...(options.everyInstance ? {} : { queue: `guardkit.rpc.${method}` }),
       callback: (error, msg) => {
         if (error) {
           this.logger.error({ err: error, method }, 'rpc subscription failed');
           return;
         }
-        void this.answer(msg, method, dto, handler);
+        void this.inTurn(() => this.answer(msg, method, dto, handler));
       },
     });
     this.subscriptions.push(subscription);
+  }
+
+  private async inTurn(work: () => Promise<void>): Promise<void> {
+    if (this.active >= this.settings.nats.rpcConcurrency) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.active += 1;
+    }
+    try {
+      await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next)
+        next(); // the turn passes on: `active` stays the same
+      else this.active -= 1;
+    }
   }
 
   onModuleDestroy(): void {
@@ -80,8 +110,22 @@ export class RpcClient {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  /** Calls a method; a remote error comes back as a RemoteError with the remote code. */
-  async call<R>(method: RpcMethod, query: object): Promise<R> {
+  /**
+   * Calls a method; a remote error comes back as a RemoteError with the remote code. `tries` > 1 sends the
+   * same request again when no answer came: only for a method that answers a repeated request as the first
+   * (triggers.create with a request_id).
+   */
+  async call<R>(method: RpcMethod, query: object, tries = 1): Promise<R> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.callOnce<R>(method, query);
+      } catch (error) {
+        if (!(error instanceof ServiceUnavailableError) || attempt >= tries) throw error;
+      }
+    }
+  }
+
+  private async callOnce<R>(method: RpcMethod, query: object): Promise<R> {
     let msg: Msg;
     try {
       msg = await this.bus.nc.request(this.bus.subjects.rpc(method), JSON.stringify(query), {

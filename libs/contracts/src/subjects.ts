@@ -109,5 +109,6 @@ export const RPC_METHODS = [
   'sessions.deregister',
   'sessions.get',
   'sessions.list',
+  'installation.whoami',
 ] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

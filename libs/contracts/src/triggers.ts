@@ -96,6 +96,16 @@ export class CreateTriggerDto {
   @IsNotEmpty()
   @MaxLength(200)
   idempotency_key?: string;
+  @ApiPropertyOptional({
+    pattern: SAFE_ID_PATTERN.source,
+    description:
+      'the id of this request (the gateway sets one): the same request sent again, after an answer was lost, ' +
+      'is answered with the trigger it created instead of creating another',
+  })
+  @IsOptional()
+  @IsString()
+  @safeId('request_id')
+  request_id?: string;
   @ApiPropertyOptional({ type: () => ForceOverrideDto })
   @IsOptional()
   @IsObject({ message: 'force_override must be an object: {"reason": "..."}' })
@@ -227,6 +237,14 @@ export interface SessionView {
 export class TriggerRateLimitedError extends GuardkitError {
   readonly code = 'TRIGGER_RATE_LIMITED';
   override readonly retryable = true;
+}
+
+/**
+ * A prompt longer than TRIGGER_PAYLOAD_MAX_BYTES once made safe for a terminal. It is refused whole: an agent
+ * must not act on half an instruction.
+ */
+export class PayloadTooLargeError extends GuardkitError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
 }
 
 /** The thread looks stuck in a loop; it takes reported progress or a force_override to wake it again. */

@@ -39,6 +39,8 @@ class Environment {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) STREAM_MAX_AGE_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) STREAM_MAX_MSGS_PER_SUBJECT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1_048_576) OUTBOX_STREAM_MAX_BYTES?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) PROJECTION_CHECK_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400) STREAM_DUPLICATE_WINDOW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsIn([1, 3, 5]) STREAM_REPLICAS?: number;
   @IsOptional() @IsIn(['file', 'memory']) STREAM_STORAGE?: 'file' | 'memory';
@@ -56,6 +58,7 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) SSE_HEARTBEAT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) SSE_RETRY_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) SSE_CLIENT_QUEUE_LIMIT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600_000) SSE_CONFLATE_AFTER_MS?: number;
 
   @IsOptional() @IsString() GUARDKIT_PROGRESS_ROOTS?: string;
   @IsOptional() @IsString() AUTOAPPDEV_RUNTIME_DIR?: string;
@@ -69,7 +72,15 @@ class Environment {
   @IsOptional()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: 'must be letters, digits, _ or -' })
   QUEUE_PREFIX?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3650) QUEUE_FAILED_KEEP_DAYS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000_000) QUEUE_FAILED_KEEP_COUNT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) RPC_CONCURRENCY?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(36_500) TRIGGER_RETENTION_DAYS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(36_500) AUDIT_RETENTION_DAYS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(36_500) OUTBOX_RETENTION_DAYS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) TRIGGER_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(10) @Max(600_000) TRIGGER_SWEEP_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) TRIGGER_RECORD_RETRY_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3_600_000) TRIGGER_BACKOFF_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400_000) TRIGGER_BACKOFF_MAX_MS?: number;
   @IsOptional() @Type(() => Number) @IsNumber() @Min(0) @Max(1) TRIGGER_BACKOFF_JITTER?: number;
@@ -78,6 +89,11 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(64) @Max(1_048_576) TRIGGER_PAYLOAD_MAX_BYTES?: number;
   @IsOptional() @IsString() TRIGGER_RESUME_COMMAND?: string;
   @IsOptional() @IsString() TRIGGER_SPAWN_COMMAND?: string;
+  @IsOptional()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, {
+    message: 'must be environment variable names, comma-separated',
+  })
+  TRIGGER_COMMAND_ENV?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) TRIGGER_COMMAND_TIMEOUT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) TRIGGER_DELIVERY_TIMEOUT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(10) @Max(600_000) TRIGGER_DEFER_RECHECK_MS?: number;
@@ -111,10 +127,16 @@ export interface Settings {
     publishTimeoutMs: number;
     publishAttempts: number;
     requestTimeoutMs: number;
+    /** Requests a service answers at once; more wait their turn (so load cannot starve the database pool). */
+    rpcConcurrency: number;
   };
   streams: {
     maxAgeSeconds: number;
     maxMsgsPerSubject: number;
+    /** The outbox stream's size bound (it has no per-subject bound: see StreamProvisioner). */
+    outboxMaxBytes: number;
+    /** How often a projection checks its stream's identity and retention while it runs. */
+    projectionCheckMs: number;
     duplicateWindowSeconds: number;
     replicas: number;
     storage: 'file' | 'memory';
@@ -127,6 +149,7 @@ export interface Settings {
     sseHeartbeatMs: number;
     sseRetryMs: number;
     sseClientQueueLimit: number;
+    sseConflateAfterMs: number;
   };
   ingest: {
     progressRoots: string[];
@@ -144,14 +167,27 @@ export interface Settings {
   queues: {
     /** BullMQ's key prefix in Redis; tests use their own. */
     prefix: string;
+    /** How many failed jobs (and dead letters) are kept, and for how long (seconds): Redis is `noeviction`. */
+    keepFailed: { age: number; count: number };
   };
+  /** How long finished history stays in PostgreSQL, in days (a daily job deletes what is older). */
+  retention: { triggerDays: number; auditDays: number; outboxDays: number };
   triggers: TriggerSettings;
-  log: { level: string; pretty: boolean };
+  log: {
+    level: string;
+    pretty: boolean;
+    /** Where the JSON lines go: stdout, unless a test takes them to assert on (not a setting). */
+    destination?: { write(line: string): void };
+  };
 }
 
 /** SPEC 5: delivery, retries and the safeguards' thresholds. Durations in milliseconds. */
 export interface TriggerSettings {
   attempts: number;
+  /** How often committed but unqueued triggers are queued. */
+  sweepMs: number;
+  /** How long a worker keeps trying to record what a delivery did before it gives up (the database is down). */
+  recordRetryMs: number;
   backoffMs: number;
   backoffMaxMs: number;
   backoffJitter: number;
@@ -162,6 +198,8 @@ export interface TriggerSettings {
   /** Shell command templates run with the trigger in GUARDKIT_* variables; empty means not configured. */
   resumeCommand: string;
   spawnCommand: string;
+  /** Variables of the orchestrator's environment passed to those commands, past the basic allowlist. */
+  commandEnv: string[];
   commandTimeoutMs: number;
   deliveryTimeoutMs: number;
   /** `tmux -L <socket>`; empty for tmux's default server. */
@@ -222,10 +260,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       publishTimeoutMs: raw.NATS_PUBLISH_TIMEOUT_MS ?? 5000,
       publishAttempts: raw.NATS_PUBLISH_ATTEMPTS ?? 5,
       requestTimeoutMs: raw.NATS_REQUEST_TIMEOUT_MS ?? 5000,
+      rpcConcurrency: raw.RPC_CONCURRENCY ?? 8,
     },
     streams: {
       maxAgeSeconds: raw.STREAM_MAX_AGE_SECONDS ?? 7 * 24 * 3600,
       maxMsgsPerSubject: raw.STREAM_MAX_MSGS_PER_SUBJECT ?? 10_000,
+      outboxMaxBytes: raw.OUTBOX_STREAM_MAX_BYTES ?? 1024 ** 3,
+      projectionCheckMs: raw.PROJECTION_CHECK_MS ?? 10_000,
       duplicateWindowSeconds: raw.STREAM_DUPLICATE_WINDOW_SECONDS ?? 120,
       replicas: raw.STREAM_REPLICAS ?? 1,
       storage: raw.STREAM_STORAGE ?? 'file',
@@ -238,6 +279,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       sseHeartbeatMs: raw.SSE_HEARTBEAT_MS ?? 15_000,
       sseRetryMs: raw.SSE_RETRY_MS ?? 3000,
       sseClientQueueLimit: raw.SSE_CLIENT_QUEUE_LIMIT ?? 1000,
+      sseConflateAfterMs: raw.SSE_CONFLATE_AFTER_MS ?? 2000,
     },
     ingest: {
       progressRoots: roots,
@@ -250,9 +292,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       outboxMaxChars: raw.OUTBOX_MAX_CHARS ?? 10_000,
     },
     healthPort: raw.HEALTH_PORT,
-    queues: { prefix: raw.QUEUE_PREFIX ?? 'bull' },
+    queues: {
+      prefix: raw.QUEUE_PREFIX ?? 'bull',
+      keepFailed: {
+        age: (raw.QUEUE_FAILED_KEEP_DAYS ?? 30) * 86_400,
+        count: raw.QUEUE_FAILED_KEEP_COUNT ?? 10_000,
+      },
+    },
+    retention: {
+      triggerDays: raw.TRIGGER_RETENTION_DAYS ?? 90,
+      auditDays: raw.AUDIT_RETENTION_DAYS ?? 365,
+      outboxDays: raw.OUTBOX_RETENTION_DAYS ?? 30,
+    },
     triggers: {
       attempts: raw.TRIGGER_ATTEMPTS ?? 5,
+      sweepMs: raw.TRIGGER_SWEEP_MS ?? 2000,
+      recordRetryMs: raw.TRIGGER_RECORD_RETRY_MS ?? 60_000,
       backoffMs: raw.TRIGGER_BACKOFF_MS ?? 1000,
       backoffMaxMs: raw.TRIGGER_BACKOFF_MAX_MS ?? 60_000,
       backoffJitter: raw.TRIGGER_BACKOFF_JITTER ?? 0.5,
@@ -261,6 +316,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       payloadMaxBytes: raw.TRIGGER_PAYLOAD_MAX_BYTES ?? 8192,
       resumeCommand: raw.TRIGGER_RESUME_COMMAND ?? '',
       spawnCommand: raw.TRIGGER_SPAWN_COMMAND ?? '',
+      commandEnv: splitList(raw.TRIGGER_COMMAND_ENV ?? ''),
       commandTimeoutMs: raw.TRIGGER_COMMAND_TIMEOUT_MS ?? 30_000,
       deliveryTimeoutMs: raw.TRIGGER_DELIVERY_TIMEOUT_MS ?? 5000,
       tmuxSocket: raw.TMUX_SOCKET ?? '',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import {
@@ -21,11 +22,15 @@ export class TriggersController {
     private readonly events: TriggerEvents,
   ) {}
 
-  /** 202: the trigger is queued; its id and the decision come back, and its progress is on the events stream. */
+  /**
+   * 202: the trigger is queued; its id and the decision come back, and its progress is on the events stream.
+   * The request gets an id, so a call whose answer is lost on the way back is sent again without creating
+   * a second trigger.
+   */
   @Post('triggers')
   @HttpCode(202)
   create(@Body() dto: CreateTriggerDto): Promise<TriggerCreated> {
-    return this.rpc.call('triggers.create', dto);
+    return this.rpc.call('triggers.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
   }
 
   @Get('triggers/:id')

@@ -5,6 +5,7 @@ import { OutboxMessageEntity } from '../outbox/outbox-message.entity.js';
 import { CreateBuilds1764000000000 } from './migrations/1764000000000-create-builds.js';
 import { CreateOutboxMessages1764100000000 } from './migrations/1764100000000-create-outbox-messages.js';
 import { CreateTriggers1764200000000 } from './migrations/1764200000000-create-triggers.js';
+import { Reliability1764300000000 } from './migrations/1764300000000-reliability.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   CreateBuilds1764000000000,
   CreateOutboxMessages1764100000000,
   CreateTriggers1764200000000,
+  Reliability1764300000000,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */
@@ -35,7 +37,8 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     migrationsRun: true,
     migrationsTransactionMode: 'each',
     synchronize: false,
-    logging: ['error', 'warn'],
+    // failed queries reach the caller, which says what failed; TypeORM would also print every parameter
+    logging: ['warn', 'migration'],
     applicationName: 'guardkit-orchestrator',
   };
 }

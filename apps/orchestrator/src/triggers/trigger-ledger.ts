@@ -10,8 +10,9 @@ import {
   type TriggerStatusPayload,
   type TriggerView,
 } from '#contracts';
-import { Bus, EventPublisher } from '#bus';
+import { Bus } from '#bus';
 import { CLOCK, type Clock } from '#platform';
+import { EventRelay } from '../relay/event-relay.js';
 import { TriggerAttemptEntity, TriggerJobEntity } from './trigger.entities.js';
 
 /** What changes with a state: the next hop, the deferral start, the last error. */
@@ -22,19 +23,29 @@ export interface TriggerChange {
   deferredSince?: Date | null;
   error?: { code: string; message: string } | null;
   attempt?: number | null;
+  /** The trigger goes back to its queue: the dispatcher queues it again. */
+  requeue?: boolean;
+}
+
+/** How an attempt ended. */
+export interface AttemptOutcome {
+  result: Exclude<AttemptResult, 'running'>;
+  errorCode: string | null;
+  details: Record<string, unknown>;
 }
 
 /**
  * The record of every trigger: its state in `trigger_jobs`, each hop tried in `trigger_attempts`, and every
- * state change on `guardkit.triggers.<id>.status`. The event is published after the row is written, with
- * `Nats-Msg-Id` `<id>.<version>`, so a worker that retries after a crash publishes each change once.
+ * state change on `guardkit.triggers.<id>.status`. A state change and its event are written in one
+ * transaction (the event into the EventRelay's outbox, published after the commit with `Nats-Msg-Id`
+ * `<id>.<version>`), so no change is published that was not recorded, and none recorded goes unpublished.
  */
 @Injectable()
 export class TriggerLedger {
   constructor(
     @InjectEntityManager() private readonly manager: EntityManager,
     private readonly bus: Bus,
-    private readonly publisher: EventPublisher,
+    private readonly relay: EventRelay,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -44,39 +55,80 @@ export class TriggerLedger {
     return trigger;
   }
 
-  /** Moves a trigger to a new state (and step), bumps its version and publishes the change. */
-  async transition(trigger: TriggerJobEntity, change: TriggerChange): Promise<void> {
-    trigger.state = change.state;
-    if (change.step !== undefined) trigger.step = change.step;
-    if (change.chainStart !== undefined) trigger.chainStart = change.chainStart;
-    if (change.deferredSince !== undefined) trigger.deferredSince = change.deferredSince;
-    if (change.error !== undefined) {
-      trigger.lastErrorCode = change.error?.code ?? null;
-      trigger.lastErrorMessage = change.error?.message ?? null;
-    }
-    trigger.version += 1;
-    trigger.updatedAt = this.clock.now();
-    await this.manager.query(
-      `UPDATE trigger_jobs SET state = $2, step = $3, chain_start = $4, deferred_since = $5, last_error_code = $6,
-              last_error_message = $7, version = $8, updated_at = $9
-        WHERE trigger_id = $1`,
-      [
-        trigger.triggerId,
-        trigger.state,
-        trigger.step,
-        trigger.chainStart,
-        trigger.deferredSince,
-        trigger.lastErrorCode,
-        trigger.lastErrorMessage,
-        trigger.version,
-        trigger.updatedAt,
-      ],
-    );
-    await this.publish(trigger, change.attempt ?? null);
+  /**
+   * Moves a trigger to a new state (and step), bumps its version and records the event. Inside `tx` when given
+   * (the caller then calls `relay.notify()` after its commit), else in a transaction of its own.
+   */
+  async transition(trigger: TriggerJobEntity, change: TriggerChange, tx?: EntityManager): Promise<void> {
+    if (tx) return this.write(tx, trigger, change);
+    await this.manager.transaction((own) => this.write(own, trigger, change));
+    this.relay.notify();
   }
 
-  /** Publishes the trigger's current state (also used right after it is created). */
-  async publish(trigger: TriggerJobEntity, attempt: number | null = null): Promise<void> {
+  /**
+   * Closes an attempt and moves the trigger on, in one transaction: what an attempt did and where that leaves
+   * the trigger are never recorded apart.
+   */
+  async settle(
+    attempt: TriggerAttemptEntity,
+    outcome: AttemptOutcome,
+    trigger: TriggerJobEntity,
+    change: TriggerChange,
+  ): Promise<void> {
+    const before = { ...trigger };
+    try {
+      await this.manager.transaction(async (tx) => {
+        await this.finishAttempt(attempt, outcome, tx);
+        await this.write(tx, trigger, change);
+      });
+    } catch (error) {
+      Object.assign(trigger, before); // not recorded: the entity stays as the database has it
+      throw error;
+    }
+    this.relay.notify();
+  }
+
+  /** The trigger's row and its event, written with `tx`. */
+  private async write(tx: EntityManager, trigger: TriggerJobEntity, change: TriggerChange): Promise<void> {
+    const next = { ...trigger };
+    next.state = change.state;
+    if (change.step !== undefined) next.step = change.step;
+    if (change.chainStart !== undefined) next.chainStart = change.chainStart;
+    if (change.deferredSince !== undefined) next.deferredSince = change.deferredSince;
+    if (change.error !== undefined) {
+      next.lastErrorCode = change.error?.code ?? null;
+      next.lastErrorMessage = change.error?.message ?? null;
+    }
+    if (change.requeue) next.enqueuedAt = null;
+    next.version += 1;
+    next.updatedAt = this.clock.now();
+    await tx.query(
+      `UPDATE trigger_jobs SET state = $2, step = $3, chain_start = $4, deferred_since = $5, last_error_code = $6,
+              last_error_message = $7, version = $8, updated_at = $9, enqueued_at = $10
+        WHERE trigger_id = $1`,
+      [
+        next.triggerId,
+        next.state,
+        next.step,
+        next.chainStart,
+        next.deferredSince,
+        next.lastErrorCode,
+        next.lastErrorMessage,
+        next.version,
+        next.updatedAt,
+        next.enqueuedAt,
+      ],
+    );
+    await this.recordEvent(tx, next, change.attempt ?? null);
+    Object.assign(trigger, next);
+  }
+
+  /** Records the trigger's current state as an event (also right after it is created), inside `tx`. */
+  async recordEvent(
+    tx: EntityManager,
+    trigger: TriggerJobEntity,
+    attempt: number | null = null,
+  ): Promise<void> {
     const payload: TriggerStatusPayload = {
       trigger_id: trigger.triggerId,
       state: trigger.state,
@@ -96,8 +148,47 @@ export class TriggerLedger {
       timestamp: trigger.updatedAt,
       payload,
     });
-    await this.publisher.publish(this.bus.subjects.triggerStatus(trigger.triggerId), envelope, {
-      msgId: `${trigger.triggerId}.${trigger.version}`,
+    await this.relay.record(
+      tx,
+      this.bus.subjects.triggerStatus(trigger.triggerId),
+      envelope,
+      `${trigger.triggerId}.${trigger.version}`,
+    );
+  }
+
+  /** The trigger was added to its queue (the dispatcher queues from what is committed). */
+  async markEnqueued(triggerId: string): Promise<void> {
+    await this.manager.query(
+      'UPDATE trigger_jobs SET enqueued_at = $2 WHERE trigger_id = $1 AND enqueued_at IS NULL',
+      [triggerId, this.clock.now()],
+    );
+  }
+
+  /** Triggers committed but not known to be queued, oldest first. */
+  async unqueued(limit: number): Promise<string[]> {
+    const rows = await this.manager.query<{ trigger_id: string }[]>(
+      `SELECT trigger_id FROM trigger_jobs WHERE enqueued_at IS NULL ORDER BY created_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.trigger_id);
+  }
+
+  /** Triggers not finished (neither delivered nor failed), oldest first, after `afterId` (for paging). */
+  async unfinished(afterId: string, limit: number): Promise<string[]> {
+    const rows = await this.manager.query<{ trigger_id: string }[]>(
+      `SELECT trigger_id FROM trigger_jobs
+        WHERE state NOT IN ('delivered', 'fallback_resume', 'fallback_spawn', 'failed') AND trigger_id > $1
+        ORDER BY trigger_id LIMIT $2`,
+      [afterId, limit],
+    );
+    return rows.map((r) => r.trigger_id);
+  }
+
+  /** An attempt still `running`: a worker began a hop and never recorded how it ended. */
+  async openAttempt(triggerId: string): Promise<TriggerAttemptEntity | null> {
+    return this.manager.findOne(TriggerAttemptEntity, {
+      where: { triggerId, result: 'running' },
+      order: { attempt: 'DESC' },
     });
   }
 
@@ -132,18 +223,15 @@ export class TriggerLedger {
 
   async finishAttempt(
     attempt: TriggerAttemptEntity,
-    result: Exclude<AttemptResult, 'running'>,
-    errorCode: string | null,
-    details: Record<string, unknown>,
+    outcome: AttemptOutcome,
+    manager: EntityManager = this.manager,
   ): Promise<void> {
-    attempt.result = result;
-    attempt.errorCode = errorCode;
-    attempt.details = details;
-    attempt.finishedAt = this.clock.now();
-    await this.manager.query(
+    const finishedAt = this.clock.now();
+    await manager.query(
       `UPDATE trigger_attempts SET result = $2, error_code = $3, details = $4, finished_at = $5 WHERE id = $1`,
-      [attempt.id, result, errorCode, JSON.stringify(details), attempt.finishedAt],
+      [attempt.id, outcome.result, outcome.errorCode, JSON.stringify(outcome.details), finishedAt],
     );
+    Object.assign(attempt, { ...outcome, finishedAt });
   }
 
   attempts(triggerId: string): Promise<TriggerAttemptEntity[]> {

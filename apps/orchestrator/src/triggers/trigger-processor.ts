@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Logger } from '@nestjs/common';
 import { OnWorkerEvent } from '@nestjs/bullmq';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
-import { GuardkitError, type TriggerDecision } from '#contracts';
+import { GuardkitError, NotFoundError, type TriggerDecision } from '#contracts';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { SessionRegistry } from '../sessions/session-registry.js';
 import type { SessionEntity } from '../sessions/session.entity.js';
@@ -14,11 +15,24 @@ import {
   sanitizeForTerminal,
 } from './delivery/delivery.js';
 import { DrainingWorkerHost } from './draining-worker-host.js';
-import { TriggerLedger } from './trigger-ledger.js';
+import { type AttemptOutcome, type TriggerChange, TriggerLedger } from './trigger-ledger.js';
 import { collisionVerdict, isStale, resumeOrSpawn } from './trigger-policy.js';
 import { TriggerQueue, type TriggerJobData } from './trigger-queue.js';
 import { TriggerService } from './trigger-service.js';
 import type { TriggerAttemptEntity, TriggerJobEntity } from './trigger.entities.js';
+
+/** The ledger could not record what a delivery did, for TRIGGER_RECORD_RETRY_MS; the job is retried later. */
+export class LedgerUnavailableError extends GuardkitError {
+  readonly code = 'LEDGER_UNAVAILABLE';
+  override readonly retryable = true;
+}
+
+/** What each step does that cannot be undone, for the message of an attempt cut off in the middle. */
+const SIDE_EFFECT: Record<TriggerDecision, string> = {
+  deliver: 'typed the prompt into the pane',
+  resume: 'resumed the agent',
+  spawn: 'spawned an agent',
+};
 
 /**
  * Works the `triggers` queue: walks a trigger down the fallback chain of SPEC 5, one attempt row per hop.
@@ -30,6 +44,13 @@ import type { TriggerAttemptEntity, TriggerJobEntity } from './trigger.entities.
  * - spawn: the spawn command with a summary of the thread; a failure is retried with backoff.
  *
  * A failure that cannot succeed, or the last retry, fails the trigger and copies it to `triggers-dead`.
+ *
+ * Exactly once: a hop's attempt row is committed before its side effect (keys typed, a command run), and
+ * what the side effect did is committed with the trigger's new state in one transaction, retried in place
+ * while the database is away (TRIGGER_RECORD_RETRY_MS). Status events go out through the EventRelay, so NATS
+ * cannot fail a delivery that happened. An attempt found still open on a later run (the worker died, or the
+ * database stayed away) may have had its effect: it is never repeated automatically; the trigger fails with
+ * OUTCOME_UNKNOWN and waits in `triggers-dead` for a person to check and replay it.
  * The class is decorated with its worker options by TriggersModule, from the settings.
  */
 export class TriggerProcessor extends DrainingWorkerHost {
@@ -50,6 +71,14 @@ export class TriggerProcessor extends DrainingWorkerHost {
 
   async process(job: Job<TriggerJobData>, token?: string): Promise<{ state: string }> {
     const trigger = await this.ledger.load(job.data.trigger_id).catch((error: unknown) => {
+      if (error instanceof NotFoundError) {
+        // only another installation sharing QUEUE_PREFIX queues triggers this database never had
+        this.logger.error(
+          { trigger_id: job.data.trigger_id, queue_prefix: this.settings.queues.prefix },
+          'a trigger job for a trigger this database does not know: another installation shares ' +
+            'QUEUE_PREFIX; the job is failed here, and its trigger is not delivered',
+        );
+      }
       throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
     });
     if (
@@ -59,6 +88,8 @@ export class TriggerProcessor extends DrainingWorkerHost {
     ) {
       return { state: trigger.state }; // done already: a duplicate run after a crash
     }
+    const open = await this.ledger.openAttempt(trigger.triggerId);
+    if (open) return this.cutOff(trigger, open);
     if (trigger.state === 'failed') {
       // Retry on the board's failed tab of `triggers`: the same as a replay
       await this.service.restart(trigger, 'board');
@@ -82,6 +113,24 @@ export class TriggerProcessor extends DrainingWorkerHost {
       });
       throw error;
     }
+  }
+
+  /** An attempt left open by an earlier run: closed as interrupted and the trigger failed, in one transaction. */
+  private async cutOff(trigger: TriggerJobEntity, open: TriggerAttemptEntity): Promise<never> {
+    const error = {
+      code: 'OUTCOME_UNKNOWN',
+      message:
+        `attempt ${open.attempt} (${open.step}) was cut off after it may have ${SIDE_EFFECT[open.step]}; ` +
+        'it is not repeated automatically: check the agent, then replay the trigger if it needs to run again',
+    };
+    await this.ledger.settle(
+      open,
+      { result: 'interrupted', errorCode: 'OUTCOME_UNKNOWN', details: { message: error.message } },
+      trigger,
+      { state: 'failed', error, attempt: open.attempt },
+    );
+    await this.fail(trigger, error);
+    throw new UnrecoverableError(`${error.code}: ${error.message}`);
   }
 
   /** Fails the trigger and copies it, with its history, to `triggers-dead`. Safe to repeat. */
@@ -144,10 +193,13 @@ export class TriggerProcessor extends DrainingWorkerHost {
   ): Promise<TriggerDecision | 'done'> {
     if (!session) return 'spawn';
     const target = targetOf(session);
-    if (!trigger.forced) {
+    // Unsent text on the input line defers even a forced trigger: typed now, the prompt would be merged
+    // into a person's half-written line and submitted with it.
+    const unsent = await this.adapter.unsentInput(target);
+    if (unsent !== undefined || !trigger.forced) {
       const now = this.clock.now();
       const verdict = collisionVerdict(
-        await this.adapter.lastHumanInput(target),
+        unsent !== undefined ? now : await this.adapter.lastHumanInput(target),
         trigger.deferredSince,
         now,
         this.settings.triggers,
@@ -164,26 +216,42 @@ export class TriggerProcessor extends DrainingWorkerHost {
       }
       if (verdict === 'give_up') {
         const attempt = await this.ledger.startAttempt(trigger, 'deliver');
-        await this.ledger.finishAttempt(attempt, 'deferred', 'DEFER_TIMEOUT', {
-          deferred_since: trigger.deferredSince?.toISOString(),
+        await this.ledger.finishAttempt(attempt, {
+          result: 'deferred',
+          errorCode: 'DEFER_TIMEOUT',
+          details: {
+            deferred_since: trigger.deferredSince?.toISOString(),
+            unsent_input: unsent !== undefined,
+          },
         });
-        const error = { code: 'DEFER_TIMEOUT', message: 'a person kept typing in the pane' };
+        const error = {
+          code: 'DEFER_TIMEOUT',
+          message:
+            unsent !== undefined
+              ? "a person's unsent text stayed on the pane's input line"
+              : 'a person kept typing in the pane',
+        };
         return this.fallBack(trigger, session, error, attempt.attempt);
       }
     }
     const attempt = await this.ledger.startAttempt(trigger, 'deliver');
     await this.ledger.transition(trigger, { state: 'triggering', attempt: attempt.attempt });
+    let details: Record<string, unknown>;
     try {
-      const { text, truncated } = sanitizeForTerminal(trigger.prompt, this.settings.triggers.payloadMaxBytes);
-      const details = await this.adapter.deliver(target, text);
-      await this.ledger.finishAttempt(attempt, 'delivered', null, { ...details, truncated });
-      await this.ledger.transition(trigger, { state: 'delivered', error: null, attempt: attempt.attempt });
-      return 'done';
+      // refused at create when over the limit; the bound here only guards triggers stored before that rule
+      const { text } = sanitizeForTerminal(trigger.prompt, this.settings.triggers.payloadMaxBytes);
+      details = await this.adapter.deliver(target, text);
     } catch (error) {
       await this.closeFailed(attempt, error);
       if (!(error instanceof DeliveryError) || error.retryable) throw error;
       return this.fallBack(trigger, session, { code: error.code, message: error.message }, attempt.attempt);
     }
+    await this.settle(attempt, { result: 'delivered', errorCode: null, details }, trigger, {
+      state: 'delivered',
+      error: null,
+      attempt: attempt.attempt,
+    });
+    return 'done';
   }
 
   private async resume(
@@ -195,39 +263,79 @@ export class TriggerProcessor extends DrainingWorkerHost {
     if ((await this.ledger.failedTries(trigger, 'resume')) >= policy.resumeTries) return 'spawn';
     const attempt = await this.ledger.startAttempt(trigger, 'resume');
     await this.ledger.transition(trigger, { state: 'triggering', step: 'resume', attempt: attempt.attempt });
+    let details: Record<string, unknown>;
     try {
-      const details = await this.commands.run('resume', this.variables(trigger, session));
-      await this.ledger.finishAttempt(attempt, 'delivered', null, details);
-      await this.ledger.transition(trigger, {
-        state: 'fallback_resume',
-        error: null,
-        attempt: attempt.attempt,
-      });
-      return 'done';
+      details = await this.commands.run('resume', this.variables(trigger, session));
     } catch (error) {
       await this.closeFailed(attempt, error);
       if (!(error instanceof DeliveryError)) throw error;
       if (error.code === 'NOT_CONFIGURED') return 'spawn';
       return 'resume'; // counted: the next turn of the loop tries again or moves on to spawn
     }
+    await this.settle(attempt, { result: 'delivered', errorCode: null, details }, trigger, {
+      state: 'fallback_resume',
+      error: null,
+      attempt: attempt.attempt,
+    });
+    return 'done';
   }
 
   private async spawn(trigger: TriggerJobEntity, session: SessionEntity | undefined): Promise<void> {
     const attempt = await this.ledger.startAttempt(trigger, 'spawn');
     await this.ledger.transition(trigger, { state: 'triggering', step: 'spawn', attempt: attempt.attempt });
+    const variables = this.variables(trigger, session);
+    let details: Record<string, unknown>;
     try {
-      const variables = this.variables(trigger, session);
       variables['GUARDKIT_THREAD_SUMMARY'] = await this.threadSummary(trigger);
-      const details = await this.commands.run('spawn', variables);
-      await this.ledger.finishAttempt(attempt, 'delivered', null, details);
-      await this.ledger.transition(trigger, {
-        state: 'fallback_spawn',
-        error: null,
-        attempt: attempt.attempt,
-      });
+      details = await this.commands.run('spawn', variables);
     } catch (error) {
       await this.closeFailed(attempt, error);
       throw error;
+    }
+    await this.settle(attempt, { result: 'delivered', errorCode: null, details }, trigger, {
+      state: 'fallback_spawn',
+      error: null,
+      attempt: attempt.attempt,
+    });
+  }
+
+  /**
+   * Records what a side effect did, with the trigger's new state, retrying while the database is away: the
+   * effect happened, so the record must follow it, or (past TRIGGER_RECORD_RETRY_MS) the attempt stays open
+   * and a later run reports it instead of repeating it.
+   */
+  private async settle(
+    attempt: TriggerAttemptEntity,
+    outcome: AttemptOutcome,
+    trigger: TriggerJobEntity,
+    change: TriggerChange,
+  ): Promise<void> {
+    await this.recorded(() => this.ledger.settle(attempt, outcome, trigger, change), trigger.triggerId);
+  }
+
+  private async recorded(write: () => Promise<void>, triggerId: string): Promise<void> {
+    const deadline = Date.now() + this.settings.triggers.recordRetryMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write();
+        if (attempt > 1) this.logger.log({ trigger_id: triggerId }, 'trigger outcome recorded');
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline) {
+          throw new LedgerUnavailableError(
+            `could not record the outcome of trigger ${triggerId} for ` +
+              `${this.settings.triggers.recordRetryMs} ms (TRIGGER_RECORD_RETRY_MS)`,
+            { cause: error },
+          );
+        }
+        if (attempt === 1) {
+          this.logger.warn(
+            { trigger_id: triggerId, err: error instanceof Error ? error.message : String(error) },
+            'cannot record a trigger outcome yet; retrying',
+          );
+        }
+        await sleep(Math.min(100 * 2 ** attempt, 2000));
+      }
     }
   }
 
@@ -247,10 +355,12 @@ export class TriggerProcessor extends DrainingWorkerHost {
     const code = error instanceof GuardkitError ? error.code : 'INTERNAL';
     const details = error instanceof DeliveryError ? error.details : {};
     const message = error instanceof Error ? error.message : String(error);
-    await this.ledger.finishAttempt(attempt, code === 'TIMEOUT' ? 'timeout' : 'failed', code, {
-      ...details,
-      message,
-    });
+    const outcome: AttemptOutcome = {
+      result: code === 'TIMEOUT' ? 'timeout' : 'failed',
+      errorCode: code,
+      details: { ...details, message },
+    };
+    await this.recorded(() => this.ledger.finishAttempt(attempt, outcome), attempt.triggerId);
   }
 
   /** What resume and spawn commands receive, as environment variables. */

@@ -35,24 +35,28 @@ export class TriggerQueue {
       attempts: this.settings.triggers.attempts,
       backoff: { type: TRIGGER_BACKOFF },
       removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-      removeOnFail: false,
+      // bounded: the trigger's whole story stays in PostgreSQL and, for a dead one, in `triggers-dead`
+      removeOnFail: this.settings.queues.keepFailed,
     };
   }
 
-  /** Idempotent: a trigger that already has a job keeps it. */
-  async enqueue(triggerId: string): Promise<void> {
-    await this.triggers.add('trigger', { trigger_id: triggerId }, this.jobOptions(triggerId));
-  }
-
-  /** Runs a failed trigger again with a full retry budget, reusing its job when BullMQ still has it. */
-  async requeue(triggerId: string): Promise<void> {
+  /**
+   * Makes sure the trigger has a job that will run: a new one; a failed one retried with a full retry budget
+   * (a replay); a finished one replaced. A job waiting, delayed or running is left as it is, so this is
+   * idempotent.
+   */
+  async ensureQueued(triggerId: string): Promise<void> {
     const job = await this.triggers.getJob(triggerId);
-    if (job && (await job.isFailed())) {
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-      return;
+    if (job) {
+      const state = await job.getState();
+      if (state === 'failed') {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        return;
+      }
+      if (state !== 'completed' && state !== 'unknown') return;
+      if (state === 'completed') await job.remove();
     }
-    if (job) await job.remove();
-    await this.enqueue(triggerId);
+    await this.triggers.add('trigger', { trigger_id: triggerId }, this.jobOptions(triggerId));
   }
 
   async deadLetter(data: DeadLetterData): Promise<void> {
@@ -60,7 +64,7 @@ export class TriggerQueue {
       jobId: data.trigger_id,
       attempts: 1,
       removeOnComplete: true,
-      removeOnFail: false,
+      removeOnFail: this.settings.queues.keepFailed,
     });
   }
 

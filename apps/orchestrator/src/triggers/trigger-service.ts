@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectEntityManager } from '@nestjs/typeorm';
 import { type EntityManager, QueryFailedError } from 'typeorm';
 import {
   ConflictError,
   CreateTriggerDto,
   NotFoundError,
+  PayloadTooLargeError,
   ThreadAutoBlockedError,
   ThreadProgressDto,
   type TriggerCreated,
@@ -16,8 +17,11 @@ import {
 import { RpcServer } from '#bus';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { AuditLog } from '../audit/audit-log.js';
+import { EventRelay } from '../relay/event-relay.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 import type { SessionEntity } from '../sessions/session.entity.js';
+import { cleanForTerminal } from './delivery/delivery.js';
+import { TriggerDispatcher } from './trigger-dispatcher.js';
 import { TriggerLedger } from './trigger-ledger.js';
 import { decide, findingHash, nextThreadGuard } from './trigger-policy.js';
 import { TriggerQueue } from './trigger-queue.js';
@@ -29,16 +33,18 @@ const RUNTIME_FAILURE_CODES = ['PANE_DEAD', 'TARGET_MISSING', 'COMMAND_FAILED', 
 /**
  * Creating, reading, replaying and purging triggers (SPEC 5), over `guardkit.rpc.triggers.*`. Creation applies
  * the safeguards under a lock on the thread's guard row, so concurrent requests for one thread are counted
- * one after the other: the rate limit, the loop guard, and `force_override` (audited).
+ * one after the other: the rate limit, the loop guard, and `force_override` (audited). The trigger and its
+ * first event are committed together, and the answer goes out once they are: queueing (Redis) and
+ * publishing (NATS) follow from what is committed, so neither can fail a trigger that exists.
  */
 @Injectable()
-export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
-  private readonly logger = new Logger(TriggerService.name);
-
+export class TriggerService implements OnModuleInit {
   constructor(
     private readonly rpc: RpcServer,
     private readonly ledger: TriggerLedger,
     private readonly queue: TriggerQueue,
+    private readonly dispatcher: TriggerDispatcher,
+    private readonly relay: EventRelay,
     private readonly sessions: SessionRegistry,
     private readonly audit: AuditLog,
     @InjectEntityManager() private readonly manager: EntityManager,
@@ -54,41 +60,53 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
     this.rpc.serve('threads.progress', ThreadProgressDto, (dto) => this.threadProgress(dto));
   }
 
-  /** A trigger written but not queued (the service stopped in between) is queued on the next start. */
-  async onApplicationBootstrap(): Promise<void> {
-    const waiting = await this.manager.find(TriggerJobEntity, {
-      where: { state: 'queued' },
-      select: { triggerId: true },
-    });
-    for (const { triggerId } of waiting) await this.queue.enqueue(triggerId);
-    if (waiting.length > 0) this.logger.log({ count: waiting.length }, 'queued triggers checked');
-  }
-
   async create(dto: CreateTriggerDto): Promise<TriggerCreated> {
-    if (dto.idempotency_key) {
-      const earlier = await this.byIdempotencyKey(dto.workspace_id, dto.idempotency_key);
-      if (earlier) {
-        // the caller may be retrying because the first answer was lost before the trigger was queued
-        if (earlier.state === 'queued') await this.queue.enqueue(earlier.triggerId);
-        return this.answer(earlier, false);
-      }
+    const earlier = await this.earlier(dto);
+    if (earlier) return earlier;
+    const bytes = Buffer.byteLength(cleanForTerminal(dto.prompt));
+    if (bytes > this.settings.triggers.payloadMaxBytes) {
+      throw new PayloadTooLargeError(
+        `the prompt is ${bytes} bytes once made safe for a terminal, over the limit of ` +
+          `${this.settings.triggers.payloadMaxBytes} (TRIGGER_PAYLOAD_MAX_BYTES); send a shorter prompt ` +
+          '(a path to a file with the details, say)',
+      );
     }
     // read before the transaction: inside it, a second pool connection could wait on the ones it holds
     const session = await this.sessions.latestFor(dto.workspace_id, dto.target_agent_id);
     let trigger: TriggerJobEntity;
     try {
-      trigger = await this.manager.transaction((tx) => this.admit(tx, dto, session));
+      trigger = await this.manager.transaction(async (tx) => {
+        const admitted = await this.admit(tx, dto, session);
+        await this.ledger.recordEvent(tx, admitted);
+        return admitted;
+      });
     } catch (error) {
-      // the same idempotency key, sent twice at once: the other request created it
-      if (dto.idempotency_key && isUniqueViolation(error)) {
-        const earlier = await this.byIdempotencyKey(dto.workspace_id, dto.idempotency_key);
-        if (earlier) return this.answer(earlier, false);
+      // the same idempotency key or request, sent twice at once: the other one created it
+      if (isUniqueViolation(error)) {
+        const other = await this.earlier(dto);
+        if (other) return other;
       }
       throw error;
     }
-    await this.ledger.publish(trigger);
-    await this.queue.enqueue(trigger.triggerId);
+    this.relay.notify();
+    this.dispatcher.dispatchSoon(trigger.triggerId);
     return this.answer(trigger, true);
+  }
+
+  /** The trigger an earlier call made for the same request id (created by it) or idempotency key (not). */
+  private async earlier(dto: CreateTriggerDto): Promise<TriggerCreated | undefined> {
+    if (dto.request_id) {
+      const same = await this.manager.findOneBy(TriggerJobEntity, { requestId: dto.request_id });
+      if (same) return this.answer(same, true);
+    }
+    if (dto.idempotency_key) {
+      const same = await this.manager.findOneBy(TriggerJobEntity, {
+        workspaceId: dto.workspace_id,
+        idempotencyKey: dto.idempotency_key,
+      });
+      if (same) return this.answer(same, false);
+    }
+    return undefined;
   }
 
   async get(triggerId: string): Promise<TriggerView> {
@@ -107,12 +125,15 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
       );
     }
     await this.restart(trigger, via);
-    await this.queue.requeue(triggerId);
     if (via === 'api') await this.queue.removeDeadLetter(triggerId);
+    this.dispatcher.dispatchSoon(triggerId);
     return this.ledger.view(trigger);
   }
 
-  /** Puts a failed trigger back at the start of its chain, audited; the caller re-queues it. */
+  /**
+   * Puts a failed trigger back at the start of its chain, audited, and marks it for the dispatcher to queue
+   * again (the board's Retry re-runs the job itself, which the dispatcher then finds active and leaves be).
+   */
   async restart(trigger: TriggerJobEntity, via: 'api' | 'board'): Promise<void> {
     await this.audit.record({
       action: 'trigger_replayed',
@@ -126,6 +147,7 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
       chainStart: await this.ledger.lastAttemptNumber(trigger.triggerId),
       deferredSince: null,
       error: null,
+      requeue: true,
     });
   }
 
@@ -196,7 +218,7 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
          (SELECT count(*)::int FROM trigger_jobs
            WHERE workspace_id = $1 AND thread_id = $2 AND target_agent_id = $3 AND created_at > $4) AS last_minute,
          (SELECT count(*)::int FROM trigger_attempts a JOIN trigger_jobs j USING (trigger_id)
-           WHERE j.workspace_id = $1 AND j.target_agent_id = $3 AND a.result = 'failed'
+           WHERE j.workspace_id = $1 AND j.target_agent_id = $3 AND a.result IN ('failed', 'timeout')
              AND a.step IN ('deliver', 'resume') AND a.error_code = ANY($5) AND a.started_at > $6) AS runtime_failures`,
       [
         dto.workspace_id,
@@ -267,6 +289,8 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
       reason: dto.reason,
       prompt: dto.prompt,
       idempotencyKey: dto.idempotency_key ?? null,
+      requestId: dto.request_id ?? null,
+      enqueuedAt: null,
       decision,
       step: decision,
       state: 'queued',
@@ -282,10 +306,6 @@ export class TriggerService implements OnModuleInit, OnApplicationBootstrap {
     });
     await tx.insert(TriggerJobEntity, trigger);
     return trigger;
-  }
-
-  private byIdempotencyKey(workspaceId: string, key: string): Promise<TriggerJobEntity | null> {
-    return this.manager.findOneBy(TriggerJobEntity, { workspaceId, idempotencyKey: key });
   }
 
   private answer(trigger: TriggerJobEntity, created: boolean): TriggerCreated {

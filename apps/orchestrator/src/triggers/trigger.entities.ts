@@ -11,6 +11,10 @@ export class TriggerJobEntity {
   @Column({ type: 'text' }) reason: string;
   @Column({ type: 'text' }) prompt: string;
   @Column({ name: 'idempotency_key', type: 'text', nullable: true }) idempotencyKey: string | null;
+  /** The id of the request that created it: the same request retried is answered with this trigger. */
+  @Column({ name: 'request_id', type: 'text', nullable: true }) requestId: string | null;
+  /** When the dispatcher put it on the queue; null while it waits to be queued (or re-queued). */
+  @Column({ name: 'enqueued_at', type: 'timestamptz', nullable: true }) enqueuedAt: Date | null;
   @Column({ type: 'text' }) decision: TriggerDecision;
   @Column({ type: 'text' }) step: TriggerDecision;
   @Column({ type: 'text' }) state: TriggerState;

@@ -4,11 +4,14 @@ import type { WorkerOptions } from 'bullmq';
 import { TRIGGERS_QUEUE } from '#contracts';
 import type { Settings } from '#platform';
 import { AuditLog } from '../audit/audit-log.js';
+import { InstallationModule } from '../installation/installation.module.js';
+import { RelayModule } from '../relay/relay.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { CommandRunner } from './delivery/command-runner.js';
 import { DELIVERY_ADAPTER, type DeliveryAdapter } from './delivery/delivery.js';
 import { TmuxAdapter } from './delivery/tmux-adapter.js';
 import { DeadLetterProcessor } from './dead-letter-processor.js';
+import { TriggerDispatcher } from './trigger-dispatcher.js';
 import { TriggerLedger } from './trigger-ledger.js';
 import { retryDelay } from './trigger-policy.js';
 import { TriggerProcessor } from './trigger-processor.js';
@@ -38,12 +41,14 @@ export class TriggersModule {
     Processor(TRIGGERS_QUEUE, triggerWorkerOptions(settings))(TriggerWorker);
     return {
       module: TriggersModule,
-      imports: [SessionsModule],
+      // the installation check comes first: no worker starts on queues another installation works
+      imports: [InstallationModule, SessionsModule, RelayModule],
       providers: [
         AuditLog,
         CommandRunner,
         TriggerLedger,
         TriggerQueue,
+        TriggerDispatcher,
         TriggerService,
         TriggerWorker,
         DeadLetterProcessor,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeliveryError, sanitizeForTerminal } from './delivery.js';
-import { classifyTmuxError, exactTarget } from './tmux-adapter.js';
+import { commandEnvironment } from './command-runner.js';
+import { classifyTmuxError, exactTarget, unsentText } from './tmux-adapter.js';
 
 describe('sanitizeForTerminal', () => {
   it('removes escape sequences and control characters, and turns line breaks into spaces', () => {
@@ -42,5 +43,54 @@ describe('tmux targets and errors', () => {
     assert.equal(new DeliveryError('TIMEOUT', 'x').retryable, true);
     assert.equal(new DeliveryError('PANE_DEAD', 'x').retryable, false);
     assert.equal(new DeliveryError('NOT_CONFIGURED', 'x').retryable, false);
+  });
+});
+
+describe('unsentText', () => {
+  it('sees nothing on an empty line or one that ends in a prompt', () => {
+    for (const line of [
+      '',
+      '   ',
+      '$ ',
+      'user@host:~/repo$ ',
+      '# ',
+      '> ',
+      '❯ ',
+      '› ',
+      'codex › ',
+      'Password: ',
+    ]) {
+      assert.equal(unsentText(line), undefined, JSON.stringify(line));
+    }
+  });
+  it('sees what a person typed and has not sent, after a prompt or on a bare line', () => {
+    assert.equal(unsentText('$ human typed this'), '$ human typed this');
+    assert.equal(unsentText('human typed this'), 'human typed this');
+    assert.equal(unsentText('› fix the tests   '), '› fix the tests');
+    assert.equal(unsentText('$ ls -l'), '$ ls -l');
+  });
+});
+
+describe('commandEnvironment', () => {
+  const orchestrator = {
+    PATH: '/usr/bin',
+    HOME: '/root',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    DATABASE_URL: 'postgres://secret@db/guardkit',
+    REDIS_URL: 'redis://:secret@redis',
+    GATEWAY_JWT_SECRET: 'secret',
+    OPENAI_API_KEY: 'sk-secret',
+  };
+  it('passes the basics and never the service settings or secrets', () => {
+    assert.deepEqual(commandEnvironment(orchestrator, []), {
+      PATH: '/usr/bin',
+      HOME: '/root',
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C.UTF-8',
+    });
+  });
+  it('passes the variables TRIGGER_COMMAND_ENV names', () => {
+    assert.equal(commandEnvironment(orchestrator, ['OPENAI_API_KEY'])['OPENAI_API_KEY'], 'sk-secret');
   });
 });

@@ -49,6 +49,11 @@ export interface DeliveryTarget {
 export interface DeliveryAdapter {
   /** When a person last typed into the target's terminal, if anyone is attached. */
   lastHumanInput(target: DeliveryTarget): Promise<Date | undefined>;
+  /**
+   * Text waiting unsent on the terminal's input line (a person typed and has not pressed Enter), or
+   * undefined: a prompt typed now would be merged into it and submitted with it.
+   */
+  unsentInput(target: DeliveryTarget): Promise<string | undefined>;
   /** Types the text into the live pane, then Enter. */
   deliver(target: DeliveryTarget, text: string): Promise<Record<string, unknown>>;
 }
@@ -61,15 +66,20 @@ export const DELIVERY_ADAPTER = Symbol('DELIVERY_ADAPTER');
  * cut to `maxBytes` of UTF-8 without splitting a character.
  */
 export function sanitizeForTerminal(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  const cleaned = cleanForTerminal(text);
+  const buffer = new Uint8Array(maxBytes);
+  const { read } = new TextEncoder().encodeInto(cleaned, buffer);
+  return { text: cleaned.slice(0, read), truncated: read < cleaned.length };
+}
+
+/** The text without escape sequences and control characters, line breaks as spaces, trimmed. */
+export function cleanForTerminal(text: string): string {
   /* eslint-disable no-control-regex -- matching control characters is the point */
-  const cleaned = text
+  return text
     .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '') // CSI sequences (colours, cursor moves)
     .replace(/\u001b\][^\u0007\u001b]*(\u0007|\u001b\\)?/g, '') // OSC sequences (titles, hyperlinks)
     .replace(/\r\n|[\r\n\t\v\f]/g, ' ')
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, '')
     .trim();
   /* eslint-enable no-control-regex */
-  const buffer = new Uint8Array(maxBytes);
-  const { read } = new TextEncoder().encodeInto(cleaned, buffer);
-  return { text: cleaned.slice(0, read), truncated: read < cleaned.length };
 }

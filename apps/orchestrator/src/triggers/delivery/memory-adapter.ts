@@ -9,6 +9,10 @@ export class MemoryAdapter implements DeliveryAdapter {
     return Promise.resolve(undefined);
   }
 
+  unsentInput(): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
+
   deliver(target: DeliveryTarget, text: string): Promise<Record<string, unknown>> {
     this.delivered.push({ target, text, at: performance.now() });
     for (const listener of this.listeners) listener(this.delivered.length);

@@ -29,6 +29,37 @@ export class TmuxAdapter implements DeliveryAdapter {
     return latest > 0 ? new Date(latest * 1000) : undefined;
   }
 
+  async unsentInput(target: DeliveryTarget): Promise<string | undefined> {
+    let output: string;
+    try {
+      const [position = ''] = (
+        await this.tmux([
+          'display-message',
+          '-p',
+          '-t',
+          exactTarget(target.tmuxTarget),
+          '#{cursor_x} #{cursor_y}',
+        ])
+      ).split('\n');
+      const [x, y] = position.trim().split(' ').map(Number);
+      if (x === undefined || y === undefined || !Number.isInteger(x) || !Number.isInteger(y))
+        return undefined;
+      output = await this.tmux([
+        'capture-pane',
+        '-p',
+        '-t',
+        exactTarget(target.tmuxTarget),
+        '-S',
+        `${y}`,
+        '-E',
+        `${y}`,
+      ]);
+      return unsentText(output.replace(/\n$/, '').slice(0, x));
+    } catch {
+      return undefined; // no pane: delivery will say what is wrong
+    }
+  }
+
   async deliver(target: DeliveryTarget, text: string): Promise<Record<string, unknown>> {
     const pane = await this.tmux([
       'display-message',
@@ -63,6 +94,22 @@ export class TmuxAdapter implements DeliveryAdapter {
       });
     });
   }
+}
+
+/** The characters a shell or agent prompt ends with (`$ `, `# `, `> `, `% `, `❯ `, `› `, `» `, `: `). */
+const PROMPT_ENDINGS = new Set(['$', '#', '>', '%', '❯', '›', '»', ':', '│', '|']);
+
+/**
+ * What a person left unsent on an input line, given the line up to the cursor: nothing when the line is empty
+ * or ends in a prompt (`$ `, `› `), else the line. A heuristic (the pane's prompt is not known to us): it
+ * errs towards busy, since a deferred trigger falls back to resume or spawn, while a merged one sends a
+ * person's half-typed words to the agent.
+ */
+export function unsentText(beforeCursor: string): string | undefined {
+  const line = beforeCursor.trimEnd();
+  if (line === '') return undefined;
+  const last = [...line].at(-1) ?? '';
+  return PROMPT_ENDINGS.has(last) ? undefined : line;
 }
 
 /**
