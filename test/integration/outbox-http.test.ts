@@ -67,10 +67,11 @@ describe('outbox over HTTP: AutoAppDev-compatible API and SSE, through the real 
       ],
     );
     assert.deepEqual(
-      page.messages.map((m) => m.id),
+      page.messages.map((m) => m.seq),
       client.ids,
-      'the id is the stream sequence, the same as the SSE id',
+      'seq is the stream sequence, the same as the SSE id',
     );
+    assert.ok(page.messages[0].id < page.messages[1].id, 'ids follow the order messages were stored in');
     assert.match(page.messages[0].created_at, /^\d{4}-\d\d-\d\dT/);
   });
 
@@ -121,12 +122,12 @@ describe('outbox over HTTP: AutoAppDev-compatible API and SSE, through the real 
 
   it('resumes /outbox/events from Last-Event-ID, and narrows it by ?source=', async () => {
     const all = (await list('?limit=500')).messages;
-    const from = all[1].id;
+    const from = all[1].seq;
     const resumed = await SseClient.open(`${stack.baseUrl}/outbox/events`, { 'Last-Event-ID': String(from) });
     await resumed.waitForCount(all.length - 2);
     assert.deepEqual(
       resumed.ids,
-      all.slice(2).map((m) => m.id),
+      all.slice(2).map((m) => m.seq),
     );
     resumed.close();
 

@@ -3,3 +3,4 @@ export * from './bus.module.js';
 export * from './event-publisher.js';
 export * from './rpc.js';
 export * from './stream-provisioner.js';
+export * from './ordered-reader.js';

@@ -23,6 +23,11 @@ export class StreamProvisioner implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    await this.ensureAll();
+  }
+
+  /** Every stream, created or updated (also when a running service finds a stream missing). */
+  async ensureAll(): Promise<void> {
     for (const role of STREAM_ROLES) await this.ensure(role);
   }
 
@@ -34,7 +39,10 @@ export class StreamProvisioner implements OnModuleInit {
       retention: RetentionPolicy.Limits,
       storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
       max_age: nanos(s.maxAgeSeconds * 1000),
-      max_msgs_per_subject: s.maxMsgsPerSubject,
+      // The outbox subject is per source and role, so a per-subject cap would bound the whole backlog of a
+      // source and drop messages the orchestrator has not stored yet: it is bounded by age and size instead.
+      max_msgs_per_subject: role === 'outbox' ? -1 : s.maxMsgsPerSubject,
+      max_bytes: role === 'outbox' ? s.outboxMaxBytes : -1,
       duplicate_window: nanos(s.duplicateWindowSeconds * 1000),
       num_replicas: s.replicas,
       discard: DiscardPolicy.Old,
@@ -54,7 +62,19 @@ export class StreamProvisioner implements OnModuleInit {
       this.logger.log({ stream: config.name, subjects: config.subjects }, 'stream created');
       return;
     }
-    const { storage: _storage, retention: _retention, ...changeable } = config;
+    const { storage, retention, ...changeable } = config;
+    if (existing.config.storage !== storage || existing.config.retention !== retention) {
+      // JetStream cannot change these in place: say so at every start rather than run as if it had
+      this.logger.error(
+        {
+          stream: config.name,
+          storage: { stream: existing.config.storage, wanted: storage },
+          retention: { stream: existing.config.retention, wanted: retention },
+        },
+        `stream ${config.name} keeps its ${existing.config.storage} storage: STREAM_STORAGE=${this.settings.streams.storage} ` +
+          'cannot be applied to an existing stream; back it up and recreate it to change it (docs/operations.md)',
+      );
+    }
     await this.bus.jsm.streams.update(config.name, changeable);
     this.logger.log({ stream: config.name }, 'stream up to date');
   }

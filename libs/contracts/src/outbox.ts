@@ -67,9 +67,11 @@ export class ListOutboxQuery {
   source?: string;
 }
 
-/** AutoAppDev's message shape, with the source and the stream sequence (which is also `id`). */
+/** AutoAppDev's message shape, with the source; `id` is the order in which messages were stored (stream order). */
 export interface OutboxMessageView {
   id: number;
+  /** Its sequence in GUARDKIT_OUTBOX: the `id:` of the same message on `/outbox/events`. */
+  seq: number;
   role: OutboxRole;
   content: string;
   created_at: string;

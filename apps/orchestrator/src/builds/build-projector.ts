@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type JsMsg } from '@nats-io/jetstream';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { type BuildStatusPayload, type Envelope, ProgressFileDto, toBuildStatusPayload } from '#contracts';
-import { Bus } from '#bus';
+import { Bus, StreamProvisioner } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
 
@@ -18,9 +18,20 @@ export const BUILDS_PROJECTION = 'builds';
 export class BuildProjector extends JetStreamProjection {
   protected readonly projection = BUILDS_PROJECTION;
   protected readonly streamRole = 'builds';
+  protected override readonly gapsExpected = true; // a build's old events are trimmed per subject
 
-  constructor(bus: Bus, @InjectDataSource() db: DataSource, @Inject(SETTINGS) settings: Settings) {
-    super(bus, db, settings);
+  constructor(
+    bus: Bus,
+    @InjectDataSource() db: DataSource,
+    @Inject(SETTINGS) settings: Settings,
+    provisioner: StreamProvisioner,
+  ) {
+    super(bus, db, settings, provisioner);
+  }
+
+  /** Sequences of the old stream mean nothing in the new one: the next event of each build wins. */
+  protected async onStreamReplaced(tx: EntityManager): Promise<void> {
+    await tx.query('UPDATE builds SET last_seq = 0');
   }
 
   protected filterSubject(): string {

@@ -22,12 +22,13 @@ export class OutboxQueries implements OnModuleInit {
   async list(query: ListOutboxQuery): Promise<{ messages: OutboxMessageView[] }> {
     const rows = await this.messages.find({
       where: query.source ? { source: query.source } : {},
-      order: { seq: 'DESC' },
+      order: { id: 'DESC' },
       take: query.limit ?? OUTBOX_LIST_DEFAULT,
     });
     return {
       messages: rows.reverse().map((row) => ({
-        id: row.seq,
+        id: Number(row.id),
+        seq: row.seq,
         role: row.role,
         content: row.content,
         created_at: row.createdAt.toISOString(),

@@ -1,23 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import {
-  AckPolicy,
-  type ConsumerInfo,
-  type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   type JsMsg,
+  type StreamInfo,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { ClassConstructor } from 'class-transformer';
 import { type Envelope, EnvelopeDto, type StreamRole, validatePlain } from '#contracts';
-import type { Bus } from '#bus';
+import { type Bus, releaseOrdered, type StreamProvisioner } from '#bus';
 import type { Settings } from '#platform';
 
 /** At most this many events go into one statement. */
 const BATCH = 256;
+/** Events held in memory at most: past this the reader stops, and reopens where the database got to. */
+export const MAX_PENDING = 4 * BATCH;
 
 /** What a projection writes for a batch: common table expressions (data-modifying) and their parameters. */
 export interface ProjectionWrite {
@@ -27,109 +26,240 @@ export interface ProjectionWrite {
 }
 
 /**
- * A projection of one JetStream stream into PostgreSQL, through a durable pull consumer.
+ * A projection of one JetStream stream into PostgreSQL.
  *
- * What has arrived is applied together, in one statement with the projection's position (so the two always
- * move together); the subclass makes the statement idempotent (a redelivery or a replay changes nothing).
- * If the consumer is ahead of the database (a restored or new database), it is recreated from the
- * database's position and the database catches up from the stream. A database outage is retried in place
- * (messages kept alive with `working()`), so nothing is skipped; an event the database refuses as data is
- * logged and skipped.
+ * The database is the only record of progress: the position (the last stream sequence applied) is written in
+ * the same statement as the rows, with the identity of the stream it belongs to (its creation time). Events
+ * are read with an ordered consumer from the position on, so they are applied in stream order, and the
+ * position never passes an event that was not applied (no holes, also after a crash: a new reader starts
+ * where the database is). The consumer is ephemeral: nothing is left on the NATS server.
+ *
+ * - A stream deleted and made again (a lost volume) is noticed by its creation time, loudly, and replayed
+ *   from its start.
+ * - Events the stream dropped before they were projected (retention overtook the projection) are reported
+ *   as an error with their sequence range, unless the projection expects gaps (`gapsExpected`).
+ * - A database outage is retried in place; the reader stops once MAX_PENDING events wait, so memory stays
+ *   bounded, and reopens from the position once they are applied. An event the database refuses as data is
+ *   logged and skipped.
+ * - After NATS reconnects, the reader is reopened at once from the position, rather than after missed
+ *   heartbeats.
  */
 export abstract class JetStreamProjection implements OnApplicationBootstrap, OnModuleDestroy {
   protected readonly logger = new Logger(this.constructor.name);
-  private messages?: ConsumerMessages;
+  /** Stops the open reader and deletes its consumer on the server. */
+  private release?: () => Promise<void>;
+  /** Bumped at every (re)open: events from an older reader are ignored. */
+  private generation = 0;
   private readonly pending: JsMsg[] = [];
+  /** The last sequence taken into `pending` (or applied), so an event is never taken twice. */
+  private queuedSeq = 0;
+  private appliedSeq = 0;
+  private streamCreated: string | null = null;
+  private reopen = true;
   private wake?: () => void;
   private running?: Promise<void>;
+  private checker?: NodeJS.Timeout;
   private stopping = false;
 
-  /** The name of the projection: its row in projection_positions and its consumer's name. */
+  /** The name of the projection: its row in projection_positions. */
   protected abstract readonly projection: string;
   protected abstract readonly streamRole: StreamRole;
+  /** True where the stream trims on purpose (per subject) and a gap in sequences loses nothing that matters. */
+  protected readonly gapsExpected: boolean = false;
   protected abstract filterSubject(): string;
   protected abstract write(batch: JsMsg[]): ProjectionWrite;
+  /** The stream was replaced: forget what ties rows to the old stream's sequences (inside `tx`). */
+  protected abstract onStreamReplaced(tx: EntityManager): Promise<void>;
 
   protected constructor(
     protected readonly bus: Bus,
     protected readonly db: DataSource,
     protected readonly settings: Settings,
+    private readonly provisioner: StreamProvisioner,
   ) {}
 
-  get consumerName(): string {
-    const name = `${this.projection}-projection`;
-    return this.settings.nats.namespace ? `${this.settings.nats.namespace}_${name}` : name;
+  private get stream(): string {
+    return this.bus.subjects.streamName(this.streamRole);
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const stream = this.bus.subjects.streamName(this.streamRole);
-    await this.ensureConsumer(stream);
-    const consumer = await this.bus.js.consumers.get(stream, this.consumerName);
-    this.messages = await consumer.consume({
-      max_messages: BATCH,
-      callback: (msg) => {
-        this.pending.push(msg);
-        this.wake?.();
-      },
-    });
+    await this.removeLegacyConsumer();
+    const stored = await this.stored();
+    this.appliedSeq = stored.position;
+    this.queuedSeq = stored.position;
+    this.streamCreated = stored.streamCreated;
+    await this.openReader();
     this.running = this.run();
+    void this.reopenOnReconnect();
+    this.checker = setInterval(() => {
+      void this.checkStream().catch(() => undefined); // NATS away: the reconnect reopens the reader
+    }, this.settings.streams.projectionCheckMs);
+    this.checker.unref();
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
-    await this.messages?.close();
+    clearInterval(this.checker);
+    const release = this.release;
+    this.closeReader();
     this.wake?.();
     await this.running;
+    await release?.();
+  }
+
+  /** Events read and waiting to be applied (at most MAX_PENDING). */
+  get pendingCount(): number {
+    return this.pending.length;
   }
 
   async position(): Promise<number> {
-    const rows = await this.db.query<{ last_seq: string }[]>(
-      'SELECT last_seq FROM projection_positions WHERE projection = $1',
-      [this.projection],
-    );
-    return Number(rows[0]?.last_seq ?? 0);
+    return (await this.stored()).position;
   }
 
-  private async ensureConsumer(stream: string): Promise<void> {
-    const position = await this.position();
-    const existing = await this.bus.jsm.consumers.info(stream, this.consumerName).catch((error: unknown) => {
-      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)
-        return undefined;
-      throw error;
-    });
-    if (existing && !isAhead(existing, position)) return;
-    if (existing) {
-      this.logger.warn(
-        { consumer: this.consumerName, acked: existing.ack_floor.stream_seq, position },
-        'database is behind the consumer; replaying the stream from the database position',
-      );
-      await this.bus.jsm.consumers.delete(stream, this.consumerName);
-    }
-    await this.bus.jsm.consumers.add(stream, {
-      durable_name: this.consumerName,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(30_000),
-      max_ack_pending: 1024,
-      filter_subject: this.filterSubject(),
-      ...(position > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: position + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
-    });
+  private async stored(): Promise<{ position: number; streamCreated: string | null }> {
+    const rows = await this.db.query<{ last_seq: string; stream_created: string | null }[]>(
+      'SELECT last_seq, stream_created FROM projection_positions WHERE projection = $1',
+      [this.projection],
+    );
+    return { position: Number(rows[0]?.last_seq ?? 0), streamCreated: rows[0]?.stream_created ?? null };
   }
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      if (this.reopen && this.pending.length === 0) {
+        try {
+          await this.openReader();
+        } catch (error) {
+          this.logger.warn(
+            { stream: this.stream, err: error instanceof Error ? error.message : String(error) },
+            'cannot read the stream yet; trying again',
+          );
+          await sleep(1000);
+          continue;
+        }
+      }
       if (this.pending.length === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
         continue;
       }
-      const batch = this.pending.splice(0, BATCH);
-      if (await this.applyWithRetry(batch)) for (const msg of batch) msg.ack();
+      const batch = this.pending.slice(0, BATCH);
+      if (!(await this.applyWithRetry(batch))) return;
+      this.pending.splice(0, batch.length);
+      this.appliedSeq = batch.at(-1)?.seq ?? this.appliedSeq;
     }
   }
 
-  /** True once applied; false if stopping first (the batch stays unacknowledged and is redelivered). */
+  /**
+   * A reader from the position on. First the stream's identity: a stream made anew since the position was
+   * written is replayed from its start, and events dropped before they were projected are reported.
+   */
+  private async openReader(): Promise<void> {
+    this.closeReader();
+    const info = await this.streamInfo();
+    if (this.streamCreated !== null && info.created !== this.streamCreated) {
+      this.logger.error(
+        { stream: this.stream, was: this.streamCreated, now: info.created, position: this.appliedSeq },
+        'the stream was deleted and made again since the last event was projected; replaying the new stream ' +
+          'from its start (events only the old stream held are gone)',
+      );
+      await this.db.transaction(async (tx) => {
+        await tx.query(
+          `UPDATE projection_positions SET last_seq = 0, stream_created = $2, updated_at = now()
+            WHERE projection = $1`,
+          [this.projection, info.created],
+        );
+        await this.onStreamReplaced(tx);
+      });
+      this.appliedSeq = 0;
+      this.queuedSeq = 0;
+    }
+    this.streamCreated = info.created;
+    const first = info.state.first_seq;
+    // (a projection that has applied nothing yet lost nothing: what expired went before it started)
+    if (!this.gapsExpected && this.appliedSeq > 0 && info.state.messages > 0 && first > this.appliedSeq + 1) {
+      this.reportLoss(this.appliedSeq + 1, first - 1);
+    }
+    const generation = ++this.generation;
+    const consumer = await this.bus.js.consumers.get(this.stream, {
+      filter_subjects: this.filterSubject(),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.appliedSeq + 1,
+    });
+    this.queuedSeq = this.appliedSeq;
+    const messages = await consumer.consume({
+      max_messages: BATCH,
+      callback: (msg) => this.take(msg, generation),
+    });
+    this.release = releaseOrdered(consumer, messages);
+    this.reopen = false;
+  }
+
+  private take(msg: JsMsg, generation: number): void {
+    if (generation !== this.generation || msg.seq <= this.queuedSeq) return;
+    if (!this.gapsExpected && msg.seq > this.queuedSeq + 1 && this.queuedSeq > 0) {
+      this.reportLoss(this.queuedSeq + 1, msg.seq - 1);
+    }
+    this.queuedSeq = msg.seq;
+    this.pending.push(msg);
+    if (this.pending.length >= MAX_PENDING) {
+      // the database is behind (or away): stop reading, and read on from the position once it caught up
+      this.closeReader();
+      this.reopen = true;
+    }
+    this.wake?.();
+  }
+
+  private closeReader(): void {
+    this.generation++;
+    const release = this.release;
+    this.release = undefined;
+    if (release) void release();
+  }
+
+  private async streamInfo(): Promise<StreamInfo> {
+    try {
+      return await this.bus.jsm.streams.info(this.stream);
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound))
+        throw error;
+      // NATS came back without its streams (a lost volume): make them again, as a start would
+      this.logger.error({ stream: this.stream }, 'the stream is missing; creating it again');
+      await this.provisioner.ensureAll();
+      return this.bus.jsm.streams.info(this.stream);
+    }
+  }
+
+  /** A stream replaced while the reader was open is noticed here; so is retention overtaking the reader. */
+  private async checkStream(): Promise<void> {
+    const info = await this.bus.jsm.streams.info(this.stream);
+    if (info.created !== this.streamCreated) {
+      this.reopen = true;
+      this.closeReader();
+      this.wake?.();
+    }
+  }
+
+  private reportLoss(from: number, to: number): void {
+    this.logger.error(
+      { stream: this.stream, projection: this.projection, from, to, lost: to - from + 1 },
+      'events were removed from the stream before they were projected (retention overtook the projection); ' +
+        'raise the stream limits or keep the orchestrator running',
+    );
+  }
+
+  private async reopenOnReconnect(): Promise<void> {
+    for await (const status of this.bus.nc.status()) {
+      if (this.stopping) return;
+      if (status.type === 'reconnect') {
+        this.reopen = true;
+        this.closeReader();
+        this.wake?.();
+      }
+    }
+  }
+
+  /** True once applied; false if stopping first. */
   private async applyWithRetry(batch: JsMsg[]): Promise<boolean> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
@@ -140,11 +270,12 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
           await this.isolate(batch, error);
           return true;
         }
-        this.logger.error(
-          { err: error, first: batch[0]?.seq, count: batch.length, attempt },
-          'projecting events failed; retrying',
-        );
-        for (const msg of batch) msg.working();
+        if (attempt === 1 || attempt % 50 === 0) {
+          this.logger.warn(
+            { err: (error as Error).message, first: batch[0]?.seq, count: batch.length, attempt },
+            'projecting events failed; retrying (the stream keeps them)',
+          );
+        }
         await sleep(Math.min(200 * attempt, 5000));
       }
     }
@@ -156,7 +287,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     if (batch.length === 1) {
       // The message and SQLSTATE say it; the driver's error would also log the whole batch's parameters.
       const { message, code } = error as { message?: string; code?: string };
-      this.logger.error(
+      this.logger.warn(
         { seq: batch[0]?.seq, subject: batch[0]?.subject, reason: message, code },
         'skipping an event the database refuses',
       );
@@ -206,17 +337,20 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     const { ctes, params } = batch.length > 0 ? this.write(batch) : { ctes: '', params: [] };
     const n = params.length;
     await this.db.query(
-      `${ctes ? `WITH ${ctes} ` : ''}INSERT INTO projection_positions (projection, last_seq, updated_at)
-       VALUES ($${n + 1}, $${n + 2}, now())
+      `${ctes ? `WITH ${ctes} ` : ''}INSERT INTO projection_positions (projection, last_seq, stream_created, updated_at)
+       VALUES ($${n + 1}, $${n + 2}, $${n + 3}, now())
        ON CONFLICT (projection) DO UPDATE SET
-         last_seq = GREATEST(projection_positions.last_seq, EXCLUDED.last_seq), updated_at = now()`,
-      [...params, this.projection, last],
+         last_seq = EXCLUDED.last_seq, stream_created = EXCLUDED.stream_created, updated_at = now()`,
+      [...params, this.projection, last, this.streamCreated],
     );
   }
-}
 
-function isAhead(info: ConsumerInfo, position: number): boolean {
-  return info.ack_floor.stream_seq > position;
+  /** Projections before this version read through a durable consumer; it is not needed any more. */
+  private async removeLegacyConsumer(): Promise<void> {
+    const name = `${this.projection}-projection`;
+    const legacy = this.settings.nats.namespace ? `${this.settings.nats.namespace}_${name}` : name;
+    await this.bus.jsm.consumers.delete(this.stream, legacy).catch(() => undefined);
+  }
 }
 
 /** PostgreSQL classes 22 (data exception) and 23 (integrity): the data is wrong, not the connection. */
