@@ -17,7 +17,13 @@ describe('outbox: kill -9 of the ingestor mid-burst loses nothing and stores not
   let outbox: string;
 
   before(async () => {
-    env = await TestEnv.create({ INGEST_SCAN_INTERVAL_MS: '1000', STREAM_STORAGE: 'file' });
+    // A 1 s duplicate window, and a pause longer than it before each restart: NATS cannot hide a second
+    // publish, so only the ingestor's own crash check keeps each message once.
+    env = await TestEnv.create({
+      INGEST_SCAN_INTERVAL_MS: '1000',
+      STREAM_STORAGE: 'file',
+      STREAM_DUPLICATE_WINDOW_SECONDS: '1',
+    });
     outbox = join(env.root, 'runtime', 'outbox');
     await mkdir(outbox, { recursive: true });
     orchestrator = await createOrchestrator(env.settings);
@@ -37,18 +43,21 @@ describe('outbox: kill -9 of the ingestor mid-burst loses nothing and stores not
   }
   const processed = async () => (await readdir(join(outbox, 'processed')).catch(() => [])).length;
   const startIngestor = () => ServiceProcess.start('ingestor', env.processEnv());
+  const pastDuplicateWindow = () => new Promise((r) => setTimeout(r, 1200));
 
   it(`ingests ${FIRST + DURING} files through two kill -9, each message once and in order`, async () => {
     await burst(0, FIRST);
     ingestor = startIngestor();
     await eventually(async () => ((await processed()) >= 700 ? true : undefined), 30_000, '700 processed');
     await ingestor.kill();
+    await pastDuplicateWindow();
 
     ingestor = startIngestor();
     const writing = burst(FIRST, DURING); // more files arrive while it runs and dies again
     await eventually(async () => ((await processed()) >= 2000 ? true : undefined), 30_000, '2000 processed');
     await ingestor.kill();
     await writing;
+    await pastDuplicateWindow();
 
     ingestor = startIngestor();
     await eventually(

@@ -11,11 +11,13 @@ import {
   type IngestRejectedPayload,
   type OutboxMessagePayload,
 } from '#contracts';
-import { eventually, TestEnv } from '#test-support';
+import { eventually, LogCapture, TestEnv } from '#test-support';
 import { createIngestor } from '../../apps/ingestor/src/ingestor.module.js';
 import { OUTBOX_FILE_HEADER } from '../../apps/ingestor/src/outbox/outbox-ingestor.js';
 
 const messageOf = (data: string) => (JSON.parse(data) as Envelope<OutboxMessagePayload>).payload;
+/** One for the file: nestjs-pino keeps the first application's logger for the whole process. */
+const logs = new LogCapture();
 
 describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
   let env: TestEnv;
@@ -29,7 +31,7 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     outbox = join(env.root, 'runtime', 'outbox');
     other = join(env.root, 'web-runtime', 'outbox');
     await mkdir(outbox, { recursive: true });
-    ingestor = await createIngestor(env.settings);
+    ingestor = await createIngestor(logs.into(env.settings));
   });
   after(() => env?.cleanup(ingestor));
 
@@ -59,7 +61,7 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     await drop(outbox, '1739655401_pipeline.md', 'third (seconds)');
     await drop(outbox, '1739655400500_SYSTEM.md', 'first (milliseconds)');
     await drop(outbox, '1739655400900000001_reviewer.txt', 'second (nanoseconds)\n');
-    ingestor = await createIngestor(env.settings);
+    ingestor = await createIngestor(logs.into(env.settings));
     const messages = await until(async () => ((await stored()).length === 3 ? stored() : undefined));
     assert.deepEqual(
       messages.map((m) => [m.content, m.role]),
@@ -149,7 +151,11 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
   it('leaves names that do not match alone', async () => {
     await drop(outbox, 'notes.md', 'mine');
     await drop(outbox, '1800000000300_pipeline.json', '{}');
-    await new Promise((r) => setTimeout(r, 1200));
+    // a message written after them is taken: the drain that saw them has run
+    await drop(outbox, '1800000000301_pipeline.md', 'after them');
+    await until(async () =>
+      (await readdir(join(outbox, 'processed'))).includes('1800000000301_pipeline.md') ? true : undefined,
+    );
     const left = await readdir(outbox);
     assert.ok(left.includes('notes.md') && left.includes('1800000000300_pipeline.json'));
   });
@@ -216,7 +222,12 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     await writeFile(join(other, 'processed'), 'a file where the folder should be');
     const before = (await stored('web')).length;
     await drop(other, '1800000000500_pipeline.md', 'waits');
-    await new Promise((r) => setTimeout(r, 1200));
+    // the drain that saw the file says why it leaves it, as an error, once
+    const [blocked] = await until(() => {
+      const found = logs.matching(/cannot move ingested outbox files into processed/);
+      return Promise.resolve(found.length > 0 ? found : undefined);
+    });
+    assert.equal(blocked?.['source'], 'web');
     assert.equal((await stored('web')).length, before, 'not published: it could not be moved afterwards');
     assert.ok((await readdir(other)).includes('1800000000500_pipeline.md'), 'and the file is still there');
     await rm(join(other, 'processed'));
@@ -246,7 +257,7 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
       { headers: h },
     );
     const before = (await stored()).length;
-    ingestor = await createIngestor(env.settings);
+    ingestor = await createIngestor(logs.into(env.settings));
     await until(async () => ((await readdir(join(outbox, 'processed'))).includes(name) ? true : undefined));
     assert.equal((await stored()).length, before, 'not published a second time');
   });
@@ -256,7 +267,7 @@ describe('outbox bridge with OUTBOX_AFTER_INGEST=delete', () => {
   it('deletes each file once its message is stored, and makes no processed/ folder', async () => {
     const env = await TestEnv.create({ OUTBOX_AFTER_INGEST: 'delete' });
     const outbox = join(env.root, 'runtime', 'outbox');
-    const ingestor = await createIngestor(env.settings);
+    const ingestor = await createIngestor(logs.into(env.settings));
     try {
       await writeFile(join(outbox, '.tmp'), 'delete me');
       const { rename } = await import('node:fs/promises');

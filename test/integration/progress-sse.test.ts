@@ -14,13 +14,15 @@ import {
   Stack,
   TestEnv,
 } from '#test-support';
+import { ProgressIngestor } from '../../apps/ingestor/src/progress/progress-ingestor.js';
 
 describe('GuardKit progress.json to SSE, through the real services', () => {
   let env: TestEnv;
   let stack: Stack;
 
   before(async () => {
-    env = await TestEnv.create({ SSE_HEARTBEAT_MS: '1000' });
+    // a short duplicate window, so NATS cannot hide a second publish after the ingestor restarts
+    env = await TestEnv.create({ SSE_HEARTBEAT_MS: '1000', STREAM_DUPLICATE_WINDOW_SECONDS: '1' });
     stack = await Stack.start(env);
   });
   after(() => stack?.stop());
@@ -157,9 +159,16 @@ describe('GuardKit progress.json to SSE, through the real services', () => {
     await writeAndWait(writer, progressUpdate(1));
     await writeAndWait(writer, progressUpdate(2));
     const before = await stored('TASK-RESTART');
+    await new Promise((r) => setTimeout(r, 1100)); // past the duplicate window: a second publish would be stored
 
     await stack.restartIngestor();
-    await new Promise((r) => setTimeout(r, 2500)); // the initial scan and two backstop scans have run
+    const restarted = stack.ingestor!.get(ProgressIngestor);
+    const path = join(env.root, '.guardkit', 'autobuild', 'TASK-RESTART', 'progress.json');
+    await eventually(
+      () => (restarted.handled(path) ? true : undefined),
+      10_000,
+      'the new ingestor to read it',
+    );
     assert.deepEqual(await stored('TASK-RESTART'), before);
 
     await writeAndWait(writer, progressUpdate(3));

@@ -52,7 +52,7 @@ export function isoFromNs(tsNs: bigint): string | undefined {
 export type Prepared =
   | { kind: 'gone' }
   | { kind: 'refused'; reason: string; problems: string[] }
-  | { kind: 'read'; hash: string; content: string; truncated: boolean };
+  | { kind: 'read'; hash: string; content: string; truncated: boolean; mtimeMs: number };
 
 export async function readOutboxFile(path: string, maxChars: number): Promise<Prepared> {
   const stats = await lstat(path).catch(() => undefined);
@@ -77,5 +77,5 @@ export async function readOutboxFile(path: string, maxChars: number): Promise<Pr
   });
   if (!bytes) return { kind: 'gone' };
   const hash = createHash('sha256').update(bytes).digest('hex');
-  return { kind: 'read', hash, ...decodeOutboxContent(bytes, maxChars) };
+  return { kind: 'read', hash, mtimeMs: stats.mtimeMs, ...decodeOutboxContent(bytes, maxChars) };
 }

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createEnvelope, OUTBOX_ROLES, type OutboxMessagePayload } from '#contracts';
+import { createEnvelope, GuardkitError, OUTBOX_ROLES, type OutboxMessagePayload } from '#contracts';
 import { Bus, EventPublisher } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
@@ -24,6 +24,16 @@ type Source = Settings['ingest']['outboxSources'][number];
 const READ_AHEAD = 32;
 /** How many published files may wait for their move at once (and so how far the crash check looks). */
 const MAX_MOVING = 32;
+/**
+ * An empty file this fresh may be a writer's first step (`echo text > 1_pipeline.md` creates the name, then
+ * writes): it is read again once it is this old, and only then taken as empty.
+ */
+export const OUTBOX_SETTLE_MS = 2000;
+
+/** The drain stopped at a file still being written; the source is drained again once it may have settled. */
+class NotSettled {
+  constructor(readonly waitMs: number) {}
+}
 
 /**
  * SPEC 3.2: drains `<runtime>/outbox/` of each source in order (timestamp read as s/ms/µs/ns, then name).
@@ -41,11 +51,14 @@ export class OutboxIngestor {
   private readonly logger = new Logger(OutboxIngestor.name);
   private readonly drains = new CoalescingRunner(
     (source) => this.drain(source),
-    (source, error) =>
-      this.logger.error(
-        { err: error, source },
+    (source, error) => {
+      // NATS away or slow is routine, and retried: a warning; anything else is an error
+      const transient = error instanceof GuardkitError && error.retryable;
+      this.logger[transient ? 'warn' : 'error'](
+        { err: transient ? (error as Error).message : error, source },
         'draining the outbox failed; will retry at the next change or scan',
-      ),
+      );
+    },
   );
   /** Sources whose folder was compared with the stream since start (the crash check). */
   private readonly recovered = new Set<string>();
@@ -103,8 +116,18 @@ export class OutboxIngestor {
       for (let i = next; i < files.length; i++) {
         const file = await ready(i);
         prepared[i] = undefined;
-        await this.commit(source, dir, files[i], file);
+        const outcome = await this.commit(source, dir, files[i], file);
+        if (outcome instanceof NotSettled) {
+          // order is kept: nothing after it goes first; look again once it may have settled
+          setTimeout(() => void this.schedule(source.name), outcome.waitMs).unref();
+          return;
+        }
       }
+    } catch (error) {
+      // A publish that failed may still have been stored (its acknowledgement was lost): the next drain
+      // looks at the stream first, so the file is moved on, not published again after the duplicate window.
+      this.recovered.delete(source.name);
+      throw error;
     } finally {
       await Promise.all(this.moving);
     }
@@ -174,7 +197,12 @@ export class OutboxIngestor {
   }
 
   /** Publishes one prepared file (unless it already was) and moves it on; or refuses it. */
-  private async commit(source: Source, dir: string, file: OutboxFileName, ready: Prepared): Promise<void> {
+  private async commit(
+    source: Source,
+    dir: string,
+    file: OutboxFileName,
+    ready: Prepared,
+  ): Promise<NotSettled | undefined> {
     const path = join(dir, file.name);
     switch (ready.kind) {
       case 'gone':
@@ -191,9 +219,11 @@ export class OutboxIngestor {
       return;
     }
     if (ready.content === '') {
+      const age = Date.now() - ready.mtimeMs;
+      if (age < OUTBOX_SETTLE_MS) return new NotSettled(OUTBOX_SETTLE_MS - age + 10);
       this.logger.log({ source: source.name, file: file.name }, 'empty outbox file: nothing to publish');
       await this.finish(dir, file.name, path);
-      return;
+      return undefined;
     }
     const subject = this.bus.subjects.outbox(source.name, file.role);
     const payload: OutboxMessagePayload = {
@@ -218,6 +248,7 @@ export class OutboxIngestor {
     );
     this.publishedNotMoved.set(path, marker);
     await this.finishBehind(dir, file.name, path);
+    return undefined;
   }
 
   /** Moves a published file without holding up the next publish; at most MAX_MOVING at once. */

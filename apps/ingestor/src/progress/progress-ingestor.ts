@@ -35,6 +35,8 @@ export class ProgressIngestor {
   private readonly lastRejected = new Map<string, string>();
   /** Per path: the file as it was when last handled, so a scan can skip files that did not change. */
   private readonly stamps = new Map<string, FileStamp>();
+  /** Per path: the build it last published, so the build's entry goes when the file does. */
+  private readonly buildOf = new Map<string, string>();
 
   constructor(
     private readonly bus: Bus,
@@ -61,6 +63,31 @@ export class ProgressIngestor {
     return this.runner.idle();
   }
 
+  /** A full scan saw these files: forget the ones it did not (their folders went without an event). */
+  forgetAllBut(seen: ReadonlySet<string>): void {
+    for (const path of [...this.stamps.keys(), ...this.lastRejected.keys()]) {
+      if (!seen.has(path)) this.forget(path);
+    }
+  }
+
+  /** Whether this process has read the file since it started (published it, or found it unchanged). */
+  handled(path: string): boolean {
+    return this.stamps.has(path);
+  }
+
+  /** Files this process holds state for (what the per-file maps hold; bounded by the files on disk). */
+  tracked(): number {
+    return new Set([...this.stamps.keys(), ...this.lastRejected.keys(), ...this.buildOf.keys()]).size;
+  }
+
+  private forget(path: string): void {
+    this.stamps.delete(path);
+    this.lastRejected.delete(path);
+    const buildId = this.buildOf.get(path);
+    this.buildOf.delete(path);
+    if (buildId !== undefined) this.lastPublished.delete(buildId);
+  }
+
   private async ingest(path: string): Promise<void> {
     const folder = basename(dirname(path));
     const { rereadAttempts, rereadDelayMs } = this.settings.ingest;
@@ -68,10 +95,11 @@ export class ProgressIngestor {
       const read = await readProgressFile(path, folder);
       switch (read.kind) {
         case 'missing':
-          this.stamps.delete(path);
+          this.forget(path);
           return;
         case 'valid':
           await this.publish(path, read.payload, read.payloadSha256);
+          this.buildOf.set(path, read.payload.build_id);
           this.lastRejected.delete(path);
           this.stamps.set(path, read.stamp);
           return;

@@ -56,6 +56,7 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** Watches every folder of the chain that exists, and hands over every progress.json found. */
   private async scan(): Promise<void> {
+    const seen = new Set<string>();
     for (const root of this.settings.ingest.progressRoots) {
       const guardkit = join(root, '.guardkit');
       const autobuild = join(guardkit, 'autobuild');
@@ -73,10 +74,13 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
         await this.watchTask(dir);
         const file = join(dir, PROGRESS_FILE);
         const stats = await lstat(file).catch(() => undefined);
-        if (stats)
+        if (stats) {
+          seen.add(file);
           void this.ingestor.scanned(file, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs });
+        }
       }
     }
+    this.ingestor.forgetAllBut(seen);
     for (const dir of this.watches.dirs()) await this.watches.unwatchIfGone(dir);
   }
 
