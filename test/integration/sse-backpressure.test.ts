@@ -12,7 +12,8 @@ describe('SSE: a slow client never slows the others', () => {
   let baseUrl: string;
 
   before(async () => {
-    env = await TestEnv.create({ SSE_CLIENT_QUEUE_LIMIT: '2' });
+    // conflation from the first event a client is behind: these clients stop reading on purpose
+    env = await TestEnv.create({ SSE_CLIENT_QUEUE_LIMIT: '2', SSE_CONFLATE_AFTER_MS: '0' });
     gateway = await createGateway(env.settings);
     const address = gateway.getHttpServer().address();
     baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -90,7 +91,20 @@ describe('SSE: a slow client never slows the others', () => {
     }
   });
 
-  it('releases every stream when clients leave', async () => {
+  it('releases every stream when clients leave, on the NATS server too', async () => {
+    const { jsm } = await env.nats();
+    const consumers = async () =>
+      (await jsm.streams.info(env.subjects.streamName('builds'))).state.consumer_count;
+    // the clients of the tests before have gone: nothing of theirs is left either
+    await eventually(
+      async () => ((await consumers()) === 0 ? true : undefined),
+      5000,
+      'earlier consumers gone',
+    );
+    const before = 0;
+    const open = await SseClient.open(`${baseUrl}/builds/LEAVER-open/events`);
+    assert.equal(await consumers(), before + 1, 'a connection reads through a consumer on the server');
+    open.close();
     await Promise.all(
       Array.from({ length: 30 }, (_, i) => {
         return new Promise<void>((resolve) => {
@@ -111,6 +125,11 @@ describe('SSE: a slow client never slows the others', () => {
       },
       5000,
       'no open SSE connection left',
+    );
+    await eventually(
+      async () => ((await consumers()) === before ? true : undefined),
+      5000,
+      'no consumer left on the server',
     );
   });
 });

@@ -10,7 +10,7 @@ import {
   type OutboxMessageView,
   outboxRole,
 } from '#contracts';
-import { Bus, EventPublisher, RpcClient } from '#bus';
+import { Bus, EventPublisher, releaseOrdered, RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
 import { SseStreams } from '../sse/sse-streams.js';
 import { ApiProduces, ApiTags } from '@nestjs/swagger';
@@ -99,7 +99,8 @@ export class OutboxController {
         : { deliver_policy: DeliverPolicy.Last }),
     } satisfies Partial<OrderedConsumerOptions>);
     const messages = await consumer.consume();
-    const sse = this.streams.start(res, 'outbox', () => void messages.close());
+    const release = releaseOrdered(consumer, messages);
+    const sse = this.streams.start(res, 'outbox', () => void release());
     let reset = lastEventId !== undefined && !resumable;
     for await (const msg of messages) {
       const event = reset ? 'reset' : 'outbox';
@@ -107,5 +108,6 @@ export class OutboxController {
       sse.send({ id: msg.seq, event, data: msg.string() });
       this.streams.sent('outbox', event);
     }
+    await release();
   }
 }

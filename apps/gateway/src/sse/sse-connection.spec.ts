@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type SseCloseReason, SseConnection } from './sse-connection.js';
 
-const options = { heartbeatMs: 60_000, retryMs: 1000, queueLimit: 10 };
+const options = { heartbeatMs: 60_000, retryMs: 1000, queueLimit: 10, conflateAfterMs: 2000 };
 
 /** SseConnection on a real HTTP server and socket. */
 describe('SseConnection', () => {
@@ -65,5 +65,27 @@ describe('SseConnection', () => {
       body.endsWith('id: 7\nevent: status\ndata: {"a":1}\n\nevent: end\ndata: line one\ndata: line two\n\n'),
       body,
     );
+  });
+
+  it('gives a client that reads at full speed every event of a burst, though its socket buffer fills', async () => {
+    const received = async (conflateAfterMs: number) => {
+      handler = (_req, res) => {
+        const sse = new SseConnection(res, { ...options, queueLimit: 5000, conflateAfterMs });
+        const data = 'x'.repeat(2000);
+        for (let n = 1; n <= 1000; n++) sse.send({ id: n, event: 'status', data, conflationKey: 'B' });
+        sse.end();
+      };
+      const body = await new Promise<string>((resolve) => {
+        request(`http://127.0.0.1:${port}/`, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve(text));
+        }).end();
+      });
+      return body.match(/^id: /gm)?.length ?? 0;
+    };
+    assert.equal(await received(2000), 1000, 'a replay is not conflated for a reader that keeps up');
+    assert.ok((await received(0)) < 1000, 'conflating at once would have dropped some (the test can fail)');
   });
 });

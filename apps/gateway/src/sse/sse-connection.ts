@@ -16,6 +16,8 @@ export interface SseOptions {
   heartbeatMs: number;
   retryMs: number;
   queueLimit: number;
+  /** How long a client must have been behind before waiting statuses are conflated. */
+  conflateAfterMs: number;
 }
 
 /** How long a stream being ended waits for a client that does not read. */
@@ -25,13 +27,17 @@ export type SseCloseReason = 'client' | 'done' | 'overflow' | 'error';
 
 /**
  * One SSE response (SPEC 4.2): the headers, a `retry:` hint with jitter, a `: ping` comment every heartbeat,
- * and a bounded queue for when the socket does not keep up. Waiting status events of the same build are
- * conflated (the older dropped, the newer placed last, so ids stay in order); past the bound the client is
- * disconnected and resumes by Last-Event-ID. A slow client never holds up anything else.
+ * and a bounded queue for when the socket does not keep up. Once a client has been behind for
+ * SSE_CONFLATE_AFTER_MS, waiting status events of the same build are conflated (the older dropped, the newer
+ * placed last, so ids stay in order); a client that only filled its socket buffer for a moment (a fast
+ * replay) gets every event. Past the bound the client is disconnected and resumes by Last-Event-ID. A slow
+ * client never holds up anything else.
  */
 export class SseConnection {
   private readonly queue: SseEvent[] = [];
   private blocked = false;
+  /** When the socket last stopped taking writes (while blocked). */
+  private blockedSince = 0;
   private closed = false;
   private readonly heartbeat: NodeJS.Timeout;
   private closeListeners: ((reason: SseCloseReason) => void)[] = [];
@@ -92,7 +98,8 @@ export class SseConnection {
   }
 
   private enqueue(event: SseEvent): void {
-    if (event.conflationKey !== undefined) {
+    const behindFor = Date.now() - this.blockedSince;
+    if (event.conflationKey !== undefined && behindFor >= this.options.conflateAfterMs) {
       const older = this.queue.findIndex((e) => e.conflationKey === event.conflationKey);
       if (older >= 0) this.queue.splice(older, 1);
     }
@@ -124,6 +131,7 @@ export class SseConnection {
   private write(chunk: string): void {
     if (this.closed) return;
     if (!this.res.write(chunk)) {
+      if (!this.blocked) this.blockedSince = Date.now();
       this.blocked = true;
       this.res.once('drain', () => this.flush());
     }

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DeliverPolicy, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import type { Response } from 'express';
 import type { Envelope, StreamRole } from '#contracts';
-import type { Bus } from '#bus';
+import { type Bus, releaseOrdered } from '#bus';
 import type { SseStreams } from './sse-streams.js';
 
 /** One kind of per-entity status subject served over SSE: builds (`status` events) or triggers (`trigger`). */
@@ -53,9 +53,10 @@ export class StatusEvents {
         : { deliver_policy: DeliverPolicy.LastPerSubject }),
     } satisfies Partial<OrderedConsumerOptions>);
     const messages = await consumer.consume();
+    const release = releaseOrdered(consumer, messages);
 
     const label = ids.length === 1 ? this.kind.label : `${this.kind.label}s`;
-    const sse = this.streams.start(res, label, () => void messages.close());
+    const sse = this.streams.start(res, label, () => void release());
 
     const wanted = new Set(ids);
     const ended = new Set<string>();
@@ -81,7 +82,7 @@ export class StatusEvents {
         break;
       }
     }
-    await messages.close();
+    await release();
   }
 
   /** True when every entity's latest event is terminal and the client has seen it. */
