@@ -6,3 +6,7 @@ export * from './progress.js';
 export * from './service-process.js';
 export * from './tmux.js';
 export * from './triggers.js';
+export * from './log-capture.js';
+export * from './nats-server.js';
+export * from './resuming-client.js';
+export * from './chaos.js';

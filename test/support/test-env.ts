@@ -52,6 +52,7 @@ export class TestEnv {
       LOG_FORMAT: 'json',
       INGEST_SCAN_INTERVAL_MS: '1000',
       STREAM_STORAGE: 'memory',
+      OUTBOX_STREAM_MAX_BYTES: String(64 * 1024 * 1024),
       QUEUE_PREFIX: namespace,
       TMUX_SOCKET: `guardkit-${namespace}`,
       ...overrides,
@@ -73,7 +74,9 @@ export class TestEnv {
   }
 
   async nats(): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
-    this.natsConnection ??= await connect({ servers: this.urls.natsUrl.split(',') });
+    this.natsConnection ??= await connect({
+      servers: (this.vars['NATS_URL'] ?? this.urls.natsUrl).split(','),
+    });
     this.manager ??= await jetstreamManager(this.natsConnection);
     return { nc: this.natsConnection, jsm: this.manager };
   }
