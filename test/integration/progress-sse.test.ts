@@ -323,4 +323,22 @@ describe('SSE reset when the events after Last-Event-ID are gone', () => {
     );
     future.close();
   });
+
+  it('resets, never answers 204, a client whose id is from a stream since made anew, though the build ended', async () => {
+    await env.publishStatus('TASK-ANEW', 1, { status: 'completed' });
+    const { jsm } = await env.nats();
+    const name = env.subjects.streamName('builds');
+    const { config } = await jsm.streams.info(name);
+    await jsm.streams.delete(name); // a lost volume: the stream is made again, sequences start over
+    await jsm.streams.add(config);
+    await env.publishStatus('TASK-ANEW', 2, { status: 'completed' }); // sequence 1 of the new stream
+    const client = await SseClient.open(`${stack.baseUrl}/builds/TASK-ANEW/events`, {
+      'Last-Event-ID': '50',
+    });
+    assert.equal(client.status, 200, 'the client never saw this stream: not 204');
+    await client.waitFor((events) => events.some((e) => e.event === 'end'));
+    assert.equal(client.events[0]?.event, 'reset');
+    assert.equal(payloadOf(client.events[0].data).turn, 2);
+    client.close();
+  });
 });

@@ -253,9 +253,10 @@ describe('triggers: delivered exactly once when what follows the delivery fails'
     const old = new Date(Date.now() - 400 * 86_400_000);
     const insertTrigger = (id: string, state: string, at: Date) =>
       env.query(
+        // enqueued_at set: the dispatcher leaves these rows to the test
         `INSERT INTO trigger_jobs (trigger_id, workspace_id, thread_id, target_agent_id, reason, prompt, decision,
-                                   step, state, version, created_at, updated_at)
-         VALUES ($1, 'ws', 'old', 'a', 'r', 'p', 'spawn', 'spawn', $2, 1, $3, $3)`,
+                                   step, state, version, created_at, updated_at, enqueued_at)
+         VALUES ($1, 'ws', 'old', 'a', 'r', 'p', 'spawn', 'spawn', $2, 1, $3, $3, $3)`,
         [id, state, at],
       );
     await insertTrigger('old-failed', 'failed', old);

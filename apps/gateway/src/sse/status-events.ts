@@ -85,8 +85,13 @@ export class StatusEvents {
     await release();
   }
 
-  /** True when every entity's latest event is terminal and the client has seen it. */
+  /**
+   * True when every entity's latest event is terminal and the client has seen it. An id past the stream's
+   * end belongs to a stream that was replaced: the client has seen nothing of this one.
+   */
   private async allEndedBy(stream: string, ids: string[], lastEventId: number): Promise<boolean> {
+    const { state } = await this.bus.jsm.streams.info(stream);
+    if (lastEventId > state.last_seq) return false;
     for (const id of ids) {
       const last = await this.bus.jsm.direct.getMessage(stream, { last_by_subj: this.kind.subjectFor(id) });
       if (!last || last.seq > lastEventId) return false;

@@ -164,10 +164,12 @@ export class TriggerLedger {
     );
   }
 
-  /** Triggers committed but not known to be queued, oldest first. */
+  /** Unfinished triggers committed but not known to be queued, oldest first. */
   async unqueued(limit: number): Promise<string[]> {
     const rows = await this.manager.query<{ trigger_id: string }[]>(
-      `SELECT trigger_id FROM trigger_jobs WHERE enqueued_at IS NULL ORDER BY created_at LIMIT $1`,
+      `SELECT trigger_id FROM trigger_jobs
+        WHERE enqueued_at IS NULL AND state NOT IN ('delivered', 'fallback_resume', 'fallback_spawn', 'failed')
+        ORDER BY created_at LIMIT $1`,
       [limit],
     );
     return rows.map((r) => r.trigger_id);
