@@ -59,7 +59,13 @@ async function bareBullmq(): Promise<number> {
   return COUNT / seconds;
 }
 
-async function guardkitTriggers(): Promise<{ rate: number; attempts: number; events: number }> {
+async function guardkitTriggers(): Promise<{
+  rate: number;
+  attempts: number;
+  events: number;
+  seconds: number;
+  eventsSeconds: number;
+}> {
   const adapter = new MemoryAdapter();
   const orchestrator = await createOrchestrator(env.settings, { deliveryAdapter: adapter });
   const { nc } = await env.nats();
@@ -88,13 +94,20 @@ async function guardkitTriggers(): Promise<{ rate: number; attempts: number; eve
   );
   await adapter.waitFor(COUNT);
   const seconds = (performance.now() - start) / 1000;
+  // status events are published by the EventRelay after their commit: wait until all of them are out
+  const { jsm: manager } = await env.nats();
+  const stream = env.subjects.streamName('triggers');
+  while ((await manager.streams.info(stream)).state.messages < COUNT * 3) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const eventsSeconds = (performance.now() - start) / 1000;
   const [{ attempts }] = await env.query<{ attempts: number }>(
     `SELECT count(*)::int AS attempts FROM trigger_attempts`,
   );
   const { jsm } = await env.nats();
   const events = (await jsm.streams.info(env.subjects.streamName('triggers'))).state.messages;
   await orchestrator.close();
-  return { rate: COUNT / seconds, attempts, events };
+  return { rate: COUNT / seconds, attempts, events, eventsSeconds, seconds };
 }
 
 try {
@@ -108,6 +121,10 @@ try {
     `ratio                                     ${ratio.toFixed(2).padStart(7)}   (aim: at least 0.30)`,
   );
   console.log(`ledger: ${ours.attempts} attempts; ${ours.events} status events on the stream`);
+  console.log(
+    `last delivery after ${ours.seconds.toFixed(1)} s; every status event on the stream after ` +
+      `${ours.eventsSeconds.toFixed(1)} s (published by the EventRelay after their commit)`,
+  );
 } finally {
   await env.cleanup();
 }

@@ -81,12 +81,12 @@ class FlakyLedger extends TriggerLedger {
 class FlakyQueue extends TriggerQueue {
   static failing = 0;
 
-  override async ensureQueued(triggerId: string): Promise<void> {
+  override async add(triggerId: string): Promise<void> {
     if (FlakyQueue.failing > 0) {
       FlakyQueue.failing -= 1;
       throw new Error('connect ECONNREFUSED 127.0.0.1:6379 (stand-in)');
     }
-    await super.ensureQueued(triggerId);
+    await super.add(triggerId);
   }
 }
 

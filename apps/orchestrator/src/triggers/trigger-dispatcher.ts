@@ -24,6 +24,9 @@ export class TriggerDispatcher implements OnApplicationBootstrap, OnApplicationS
   private timer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private failing = false;
+  /** Queued triggers whose `enqueued_at` is written together, a moment later (one statement for many). */
+  private readonly marks = new Set<string>();
+  private marking?: Promise<void>;
 
   constructor(
     private readonly ledger: TriggerLedger,
@@ -43,20 +46,34 @@ export class TriggerDispatcher implements OnApplicationBootstrap, OnApplicationS
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.sweeping;
+    await this.flushMarks();
   }
 
-  /** Queues the trigger now; if that fails, the sweep does it later. */
-  dispatchSoon(triggerId: string): void {
-    this.dispatch(triggerId).catch((error: unknown) => this.report(error));
+  /**
+   * Queues the trigger now; if that fails, the sweep does it later. `created`: the trigger was just committed,
+   * so it cannot have a job yet and is simply added.
+   */
+  dispatchSoon(triggerId: string, created = false): void {
+    this.dispatch(triggerId, created).catch((error: unknown) => this.report(error));
   }
 
-  async dispatch(triggerId: string): Promise<void> {
-    await this.queue.ensureQueued(triggerId);
-    await this.ledger.markEnqueued(triggerId);
+  async dispatch(triggerId: string, created = false): Promise<void> {
+    if (created) await this.queue.add(triggerId);
+    else await this.queue.ensureQueued(triggerId);
+    this.marks.add(triggerId);
+    this.marking ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushMarks());
     if (this.failing) {
       this.failing = false;
       this.logger.log('queueing triggers again');
     }
+  }
+
+  private async flushMarks(): Promise<void> {
+    const ids = [...this.marks];
+    this.marks.clear();
+    this.marking = undefined;
+    // not marked (PostgreSQL away): the sweep queues them again, which changes nothing for a queued job
+    if (ids.length > 0) await this.ledger.markEnqueued(ids).catch((error: unknown) => this.report(error));
   }
 
   /**

@@ -4,6 +4,7 @@ import { type EntityManager } from 'typeorm';
 import {
   type AttemptResult,
   createEnvelope,
+  type Envelope,
   NotFoundError,
   type TriggerDecision,
   type TriggerState,
@@ -56,17 +57,19 @@ export class TriggerLedger {
   }
 
   /**
-   * Moves a trigger to a new state (and step), bumps its version and records the event. Inside `tx` when given
-   * (the caller then calls `relay.notify()` after its commit), else in a transaction of its own.
+   * Moves a trigger to a new state (and step), bumps its version and records the event, in one statement.
+   * Inside `tx` when given (the caller then calls `relay.notify()` after its commit).
    */
   async transition(trigger: TriggerJobEntity, change: TriggerChange, tx?: EntityManager): Promise<void> {
-    if (tx) return this.write(tx, trigger, change);
-    await this.manager.transaction((own) => this.write(own, trigger, change));
-    this.relay.notify();
+    const next = this.changed(trigger, change);
+    const { sql, params } = this.changeStatement(next, change.attempt ?? null);
+    await (tx ?? this.manager).query(sql, params);
+    Object.assign(trigger, next);
+    if (!tx) this.relay.notify();
   }
 
   /**
-   * Closes an attempt and moves the trigger on, in one transaction: what an attempt did and where that leaves
+   * Closes an attempt and moves the trigger on, in one statement: what an attempt did and where that leaves
    * the trigger are never recorded apart.
    */
   async settle(
@@ -75,21 +78,20 @@ export class TriggerLedger {
     trigger: TriggerJobEntity,
     change: TriggerChange,
   ): Promise<void> {
-    const before = { ...trigger };
-    try {
-      await this.manager.transaction(async (tx) => {
-        await this.finishAttempt(attempt, outcome, tx);
-        await this.write(tx, trigger, change);
-      });
-    } catch (error) {
-      Object.assign(trigger, before); // not recorded: the entity stays as the database has it
-      throw error;
-    }
+    const next = this.changed(trigger, change);
+    const finishedAt = this.clock.now();
+    const { sql, params } = this.changeStatement(next, change.attempt ?? null, {
+      sql: `UPDATE trigger_attempts SET result = $2, error_code = $3, details = $4, finished_at = $5 WHERE id = $1`,
+      params: [attempt.id, outcome.result, outcome.errorCode, JSON.stringify(outcome.details), finishedAt],
+    });
+    await this.manager.query(sql, params);
+    Object.assign(attempt, { ...outcome, finishedAt });
+    Object.assign(trigger, next);
     this.relay.notify();
   }
 
-  /** The trigger's row and its event, written with `tx`. */
-  private async write(tx: EntityManager, trigger: TriggerJobEntity, change: TriggerChange): Promise<void> {
+  /** The trigger as it will be after the change (the entity itself changes only once that is recorded). */
+  private changed(trigger: TriggerJobEntity, change: TriggerChange): TriggerJobEntity {
     const next = { ...trigger };
     next.state = change.state;
     if (change.step !== undefined) next.step = change.step;
@@ -102,33 +104,46 @@ export class TriggerLedger {
     if (change.requeue) next.enqueuedAt = null;
     next.version += 1;
     next.updatedAt = this.clock.now();
-    await tx.query(
-      `UPDATE trigger_jobs SET state = $2, step = $3, chain_start = $4, deferred_since = $5, last_error_code = $6,
-              last_error_message = $7, version = $8, updated_at = $9, enqueued_at = $10
-        WHERE trigger_id = $1`,
-      [
-        next.triggerId,
-        next.state,
-        next.step,
-        next.chainStart,
-        next.deferredSince,
-        next.lastErrorCode,
-        next.lastErrorMessage,
-        next.version,
-        next.updatedAt,
-        next.enqueuedAt,
-      ],
-    );
-    await this.recordEvent(tx, next, change.attempt ?? null);
-    Object.assign(trigger, next);
+    return next;
   }
 
-  /** Records the trigger's current state as an event (also right after it is created), inside `tx`. */
-  async recordEvent(
-    tx: EntityManager,
+  /**
+   * One statement (atomic without a transaction, and one round trip): an optional statement before (closing
+   * an attempt), the trigger's row, and its event into the relay's outbox.
+   */
+  private changeStatement(
+    next: TriggerJobEntity,
+    attempt: number | null,
+    before?: { sql: string; params: unknown[] },
+  ): { sql: string; params: unknown[] } {
+    const params: unknown[] = [...(before?.params ?? [])];
+    const at = (value: unknown) => `$${params.push(value)}`;
+    const job = `UPDATE trigger_jobs SET state = ${at(next.state)}, step = ${at(next.step)},
+        chain_start = ${at(next.chainStart)}, deferred_since = ${at(next.deferredSince)},
+        last_error_code = ${at(next.lastErrorCode)}, last_error_message = ${at(next.lastErrorMessage)},
+        version = ${at(next.version)}, updated_at = ${at(next.updatedAt)}, enqueued_at = ${at(next.enqueuedAt)}
+      WHERE trigger_id = ${at(next.triggerId)}`;
+    const event = this.eventOf(next, attempt);
+    const insert = this.relay.insertSql(
+      at(event.subject),
+      at(event.msgId),
+      at(JSON.stringify(event.envelope)),
+    );
+    const ctes = [...(before ? [`closed AS (${before.sql})`] : []), `job AS (${job})`];
+    return { sql: `WITH ${ctes.join(', ')} ${insert}`, params };
+  }
+
+  /** Records the trigger's current state as an event (right after it is created), inside `tx`. */
+  async recordEvent(tx: EntityManager, trigger: TriggerJobEntity): Promise<void> {
+    const event = this.eventOf(trigger, null);
+    await this.relay.record(tx, event.subject, event.envelope, event.msgId);
+  }
+
+  /** The status event of the trigger as it is, with `Nats-Msg-Id` `<id>.<version>`. */
+  private eventOf(
     trigger: TriggerJobEntity,
-    attempt: number | null = null,
-  ): Promise<void> {
+    attempt: number | null,
+  ): { subject: string; envelope: Envelope<TriggerStatusPayload>; msgId: string } {
     const payload: TriggerStatusPayload = {
       trigger_id: trigger.triggerId,
       state: trigger.state,
@@ -148,19 +163,18 @@ export class TriggerLedger {
       timestamp: trigger.updatedAt,
       payload,
     });
-    await this.relay.record(
-      tx,
-      this.bus.subjects.triggerStatus(trigger.triggerId),
+    return {
+      subject: this.bus.subjects.triggerStatus(trigger.triggerId),
       envelope,
-      `${trigger.triggerId}.${trigger.version}`,
-    );
+      msgId: `${trigger.triggerId}.${trigger.version}`,
+    };
   }
 
-  /** The trigger was added to its queue (the dispatcher queues from what is committed). */
-  async markEnqueued(triggerId: string): Promise<void> {
+  /** These triggers were added to their queue (the dispatcher queues from what is committed). */
+  async markEnqueued(triggerIds: string[]): Promise<void> {
     await this.manager.query(
-      'UPDATE trigger_jobs SET enqueued_at = $2 WHERE trigger_id = $1 AND enqueued_at IS NULL',
-      [triggerId, this.clock.now()],
+      'UPDATE trigger_jobs SET enqueued_at = $2 WHERE trigger_id = ANY($1) AND enqueued_at IS NULL',
+      [triggerIds, this.clock.now()],
     );
   }
 

@@ -40,6 +40,11 @@ export class TriggerQueue {
     };
   }
 
+  /** A new job for a trigger just created (idempotent: an existing job with the id is left as it is). */
+  async add(triggerId: string): Promise<void> {
+    await this.triggers.add('trigger', { trigger_id: triggerId }, this.jobOptions(triggerId));
+  }
+
   /**
    * Makes sure the trigger has a job that will run: a new one; a failed one retried with a full retry budget
    * (a replay); a finished one replaced. A job waiting, delayed or running is left as it is, so this is
@@ -56,7 +61,7 @@ export class TriggerQueue {
       if (state !== 'completed' && state !== 'unknown') return;
       if (state === 'completed') await job.remove();
     }
-    await this.triggers.add('trigger', { trigger_id: triggerId }, this.jobOptions(triggerId));
+    await this.add(triggerId);
   }
 
   async deadLetter(data: DeadLetterData): Promise<void> {

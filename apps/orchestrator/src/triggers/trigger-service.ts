@@ -89,7 +89,7 @@ export class TriggerService implements OnModuleInit {
       throw error;
     }
     this.relay.notify();
-    this.dispatcher.dispatchSoon(trigger.triggerId);
+    this.dispatcher.dispatchSoon(trigger.triggerId, true);
     return this.answer(trigger, true);
   }
 
@@ -214,12 +214,17 @@ export class TriggerService implements OnModuleInit {
     const [{ last_minute: lastMinute, runtime_failures: runtimeFailures }] = await tx.query<
       [{ last_minute: number; runtime_failures: number }]
     >(
-      `SELECT
+      // the recent failures first (few, through a partial index), then whose they are: driven from the
+      // agent's triggers instead, this would read every trigger the agent ever had
+      `WITH failures AS MATERIALIZED (
+         SELECT trigger_id FROM trigger_attempts
+          WHERE result IN ('failed', 'timeout') AND started_at > $6 AND step IN ('deliver', 'resume')
+            AND error_code = ANY($5))
+       SELECT
          (SELECT count(*)::int FROM trigger_jobs
            WHERE workspace_id = $1 AND thread_id = $2 AND target_agent_id = $3 AND created_at > $4) AS last_minute,
-         (SELECT count(*)::int FROM trigger_attempts a JOIN trigger_jobs j USING (trigger_id)
-           WHERE j.workspace_id = $1 AND j.target_agent_id = $3 AND a.result IN ('failed', 'timeout')
-             AND a.step IN ('deliver', 'resume') AND a.error_code = ANY($5) AND a.started_at > $6) AS runtime_failures`,
+         (SELECT count(*)::int FROM failures f JOIN trigger_jobs j USING (trigger_id)
+           WHERE j.workspace_id = $1 AND j.target_agent_id = $3) AS runtime_failures`,
       [
         dto.workspace_id,
         dto.thread_id,

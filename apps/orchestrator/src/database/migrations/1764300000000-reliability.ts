@@ -74,13 +74,21 @@ export class Reliability1764300000000 implements MigrationInterface {
       `SELECT setval(pg_get_serial_sequence('outbox_messages', 'id'), GREATEST((SELECT MAX(id) FROM outbox_messages), 1))`,
     );
     await queryRunner.query(`DROP TABLE outbox_messages_by_seq`);
-    await queryRunner.query(`CREATE INDEX trigger_attempts_started_idx ON trigger_attempts (started_at)`);
+    // the crash-loop rule counts an agent's recent runtime failures at every admission, timeouts included
+    await queryRunner.query(`DROP INDEX trigger_attempts_failures_idx`);
+    await queryRunner.query(
+      `CREATE INDEX trigger_attempts_failures_idx ON trigger_attempts (started_at)
+         WHERE result IN ('failed', 'timeout')`,
+    );
     await queryRunner.query(`CREATE INDEX audit_log_at_idx ON audit_log (at)`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX audit_log_at_idx`);
-    await queryRunner.query(`DROP INDEX trigger_attempts_started_idx`);
+    await queryRunner.query(`DROP INDEX trigger_attempts_failures_idx`);
+    await queryRunner.query(
+      `CREATE INDEX trigger_attempts_failures_idx ON trigger_attempts (started_at) WHERE result = 'failed'`,
+    );
     await queryRunner.query(`ALTER TABLE outbox_messages RENAME TO outbox_messages_by_id`);
     await queryRunner.query(`
       CREATE TABLE outbox_messages (
