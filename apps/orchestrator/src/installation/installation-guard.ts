@@ -48,10 +48,6 @@ export class InstallationGuard implements OnModuleInit, OnModuleDestroy {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  get installationId(): string | undefined {
-    return this.info?.installation_id;
-  }
-
   async onModuleInit(): Promise<void> {
     const [row] = await this.db.query<[{ id: string; database: string }]>(
       'SELECT id, current_database() AS database FROM installation',

@@ -73,14 +73,6 @@ export class EventRelay implements OnApplicationBootstrap, OnApplicationShutdown
     await this.running;
   }
 
-  /** Events waiting to be published. */
-  async backlog(): Promise<number> {
-    const [{ count }] = await this.db.query<[{ count: number }]>(
-      'SELECT count(*)::int AS count FROM unpublished_events',
-    );
-    return count;
-  }
-
   private async run(): Promise<void> {
     let delay = 0;
     while (!this.stopping) {

@@ -46,7 +46,7 @@ const SIDE_EFFECT: Record<TriggerDecision, string> = {
  * A failure that cannot succeed, or the last retry, fails the trigger and copies it to `triggers-dead`.
  *
  * Exactly once: a hop's attempt row is committed before its side effect (keys typed, a command run), and
- * what the side effect did is committed with the trigger's new state in one transaction, retried in place
+ * what the side effect did is committed with the trigger's new state in one statement, retried in place
  * while the database is away (TRIGGER_RECORD_RETRY_MS). Status events go out through the EventRelay, so NATS
  * cannot fail a delivery that happened. An attempt found still open on a later run (the worker died, or the
  * database stayed away) may have had its effect: it is never repeated automatically; the trigger fails with
@@ -115,7 +115,7 @@ export class TriggerProcessor extends DrainingWorkerHost {
     }
   }
 
-  /** An attempt left open by an earlier run: closed as interrupted and the trigger failed, in one transaction. */
+  /** An attempt left open by an earlier run: closed as interrupted and the trigger failed, in one statement. */
   private async cutOff(trigger: TriggerJobEntity, open: TriggerAttemptEntity): Promise<never> {
     const error = {
       code: 'OUTCOME_UNKNOWN',
