@@ -25,6 +25,17 @@ describe('SseConnection', () => {
       }),
   );
 
+  /** The whole response body of one request to the test server. */
+  const readAll = () =>
+    new Promise<string>((resolve) => {
+      request(`http://127.0.0.1:${port}/`, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      }).end();
+    });
+
   it('releases at once when the client left before the stream was set up', async () => {
     const released = new Promise<SseCloseReason>((resolve) => {
       handler = (req, res) => {
@@ -50,14 +61,7 @@ describe('SseConnection', () => {
       sse.send({ event: 'end', data: 'line one\nline two' });
       sse.end();
     };
-    const body = await new Promise<string>((resolve) => {
-      request(`http://127.0.0.1:${port}/`, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve(text));
-      }).end();
-    });
+    const body = await readAll();
     assert.match(body, /^retry: \d+\n\n/);
     const retry = Number(/^retry: (\d+)/.exec(body)?.[1]);
     assert.ok(retry >= 1000 && retry < 1500, 'the hint has up to 50% jitter');
@@ -75,14 +79,7 @@ describe('SseConnection', () => {
         for (let n = 1; n <= 1000; n++) sse.send({ id: n, event: 'status', data, conflationKey: 'B' });
         sse.end();
       };
-      const body = await new Promise<string>((resolve) => {
-        request(`http://127.0.0.1:${port}/`, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => resolve(text));
-        }).end();
-      });
+      const body = await readAll();
       return body.match(/^id: /gm)?.length ?? 0;
     };
     assert.equal(await received(2000), 1000, 'a replay is not conflated for a reader that keeps up');

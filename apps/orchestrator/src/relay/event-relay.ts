@@ -79,7 +79,13 @@ export class EventRelay implements OnApplicationBootstrap, OnApplicationShutdown
       if (delay > 0) {
         await sleep(delay);
       } else if (!this.woken) {
-        await Promise.race([sleep(IDLE_POLL_MS), new Promise<void>((resolve) => (this.wake = resolve))]);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, IDLE_POLL_MS); // no timer left behind when woken first
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       }
       const woke = this.woken;
       this.woken = false;
