@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { eventually, payloadOf, SseClient, TestEnv } from '#test-support';
@@ -89,47 +88,5 @@ describe('SSE: a slow client never slows the others', () => {
       const newest = seqs[seqs.length - ids.length + ids.indexOf(id)];
       assert.ok(received.includes(newest), `the newest status of ${id}`);
     }
-  });
-
-  it('releases every stream when clients leave, on the NATS server too', async () => {
-    const { jsm } = await env.nats();
-    const consumers = async () =>
-      (await jsm.streams.info(env.subjects.streamName('builds'))).state.consumer_count;
-    // the clients of the tests before have gone: nothing of theirs is left either
-    await eventually(
-      async () => ((await consumers()) === 0 ? true : undefined),
-      5000,
-      'earlier consumers gone',
-    );
-    const before = 0;
-    const open = await SseClient.open(`${baseUrl}/builds/LEAVER-open/events`);
-    assert.equal(await consumers(), before + 1, 'a connection reads through a consumer on the server');
-    open.close();
-    await Promise.all(
-      Array.from({ length: 30 }, (_, i) => {
-        return new Promise<void>((resolve) => {
-          const req = request(`${baseUrl}/builds/LEAVER-${i}/events`, (res) => {
-            res.destroy();
-            resolve();
-          });
-          req.on('error', () => resolve());
-          req.end();
-          if (i % 2 === 0) setTimeout(() => req.destroy(), i % 4); // some leave before the answer
-        });
-      }),
-    );
-    await eventually(
-      async () => {
-        const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
-        return /guardkit_sse_clients\{stream="build"\} 0\b/.test(metrics) ? true : undefined;
-      },
-      5000,
-      'no open SSE connection left',
-    );
-    await eventually(
-      async () => ((await consumers()) === before ? true : undefined),
-      5000,
-      'no consumer left on the server',
-    );
   });
 });

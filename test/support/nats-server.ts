@@ -16,10 +16,16 @@ export class NatsServer {
   private constructor(
     readonly port: number,
     readonly storeDir: string,
+    /** The HTTP monitoring port (`/varz`, `/jsz`), when asked for. */
+    readonly monitorPort?: number,
   ) {}
 
-  static async start(): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), await mkdtemp(join(tmpdir(), 'guardkit-nats-')));
+  static async start(options: { monitor?: boolean } = {}): Promise<NatsServer> {
+    const server = new NatsServer(
+      await freePort(),
+      await mkdtemp(join(tmpdir(), 'guardkit-nats-')),
+      options.monitor ? await freePort() : undefined,
+    );
     await server.restart();
     return server;
   }
@@ -28,12 +34,22 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The server's memory (bytes), from its monitoring endpoint. */
+  async memory(): Promise<number> {
+    if (this.monitorPort === undefined) throw new Error('started without monitoring');
+    const varz = (await (await fetch(`http://127.0.0.1:${this.monitorPort}/varz`)).json()) as { mem: number };
+    return varz.mem;
+  }
+
   /** Starts it (again) on its port and store folder; resolves once it accepts connections. */
   async restart(): Promise<void> {
     if (this.running) return;
     const child = spawn(
       'nats-server',
-      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
+      [
+        ...['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
+        ...(this.monitorPort === undefined ? [] : ['-m', String(this.monitorPort)]),
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

@@ -6,18 +6,18 @@ import { Logger } from 'nestjs-pino';
 import { describeValidationErrors, ValidationError } from '#contracts';
 import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
-import { HealthModule } from '#health';
+import { HealthModule, READINESS_CHECKS } from '#health';
+import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
 import { BoardModule } from './board/board.module.js';
-import { BuildEvents } from './builds/build-events.js';
 import { BuildsController } from './builds/builds.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
-import { GatewayMetrics, MetricsController } from './metrics/metrics.js';
+import { MetricsController } from './metrics/metrics.js';
 import { OutboxController } from './outbox/outbox.controller.js';
-import { SseStreams } from './sse/sse-streams.js';
+import { SseHub } from './sse/sse-hub.js';
+import { SseModule } from './sse/sse.module.js';
 import { SessionsController } from './triggers/sessions.controller.js';
-import { TriggerEvents } from './triggers/trigger-events.js';
 import { TriggersController } from './triggers/triggers.controller.js';
 
 /** Query strings and bodies are checked against the shared DTOs; a failure is a 400 `INVALID_PAYLOAD`. */
@@ -30,6 +30,21 @@ const validationPipe = new ValidationPipe({
   },
 });
 
+/** Readiness past NATS: live delivery flows on every stream (the SSE streams are the gateway's main job). */
+const readinessChecks = {
+  provide: READINESS_CHECKS,
+  inject: [SseHub, HealthIndicatorService],
+  useFactory: (hub: SseHub, indicators: HealthIndicatorService) => [
+    () => {
+      const live = indicators.check('sse_live');
+      const stalled = hub.stalled();
+      return stalled.length === 0
+        ? live.up()
+        : live.down({ message: `live delivery is not flowing on ${stalled.join(', ')}` });
+    },
+  ],
+};
+
 @Module({})
 export class GatewayModule {
   static forRoot(settings: Settings): DynamicModule {
@@ -40,7 +55,8 @@ export class GatewayModule {
         BusModule.forRoot('gateway'),
         QueuesModule.forRoot(),
         BoardModule,
-        HealthModule.forRoot(),
+        SseModule,
+        HealthModule.forRoot(readinessChecks, [SseModule]),
       ],
       controllers: [
         BuildsController,
@@ -51,10 +67,6 @@ export class GatewayModule {
         DashboardController,
       ],
       providers: [
-        BuildEvents,
-        TriggerEvents,
-        SseStreams,
-        GatewayMetrics,
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_PIPE, useValue: validationPipe },
       ],

@@ -65,4 +65,11 @@ describe('subjects', () => {
     assert.equal(subjects.buildIdOf('guardkit.outbox.local.pipeline'), undefined);
     assert.equal(subjects.buildIdOf('other.guardkit.builds.TASK-1.status'), undefined);
   });
+
+  it('reads the outbox source back from a subject, and nothing from other subjects', () => {
+    assert.equal(subjects.outboxSourceOf('guardkit.outbox.local.pipeline'), 'local');
+    assert.equal(subjects.outboxSourceOf('guardkit.outbox.local'), undefined);
+    assert.equal(subjects.outboxSourceOf('guardkit.outbox.local.a.b'), undefined);
+    assert.equal(subjects.outboxSourceOf('guardkit.builds.TASK-1.status'), undefined);
+  });
 });

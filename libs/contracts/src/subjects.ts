@@ -67,6 +67,14 @@ export class Subjects {
     return `${this.root}.outbox.${assertSafeId('outbox source', source)}.${assertSafeId('outbox role', role)}`;
   }
 
+  /** The source of a `…outbox.<source>.<role>` subject, or undefined for any other subject. */
+  outboxSourceOf(subject: string): string | undefined {
+    const prefix = `${this.root}.outbox.`;
+    if (!subject.startsWith(prefix)) return undefined;
+    const [source, role, ...rest] = subject.slice(prefix.length).split('.');
+    return rest.length === 0 && role !== undefined && isSafeId(source) && isSafeId(role) ? source : undefined;
+  }
+
   /** Every role of one outbox source. */
   outboxSource(source: string): string {
     return `${this.root}.outbox.${assertSafeId('outbox source', source)}.*`;

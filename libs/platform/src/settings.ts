@@ -59,6 +59,7 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) SSE_RETRY_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) SSE_CLIENT_QUEUE_LIMIT?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600_000) SSE_CONFLATE_AFTER_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(65_536) @Max(1_073_741_824) SSE_CLIENT_QUEUE_BYTES?: number;
 
   @IsOptional() @IsString() GUARDKIT_PROGRESS_ROOTS?: string;
   @IsOptional() @IsString() AUTOAPPDEV_RUNTIME_DIR?: string;
@@ -150,6 +151,7 @@ export interface Settings {
     sseRetryMs: number;
     sseClientQueueLimit: number;
     sseConflateAfterMs: number;
+    sseClientQueueBytes: number;
   };
   ingest: {
     progressRoots: string[];
@@ -280,6 +282,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       sseRetryMs: raw.SSE_RETRY_MS ?? 3000,
       sseClientQueueLimit: raw.SSE_CLIENT_QUEUE_LIMIT ?? 1000,
       sseConflateAfterMs: raw.SSE_CONFLATE_AFTER_MS ?? 2000,
+      sseClientQueueBytes: raw.SSE_CLIENT_QUEUE_BYTES ?? 4_194_304,
     },
     ingest: {
       progressRoots: roots,

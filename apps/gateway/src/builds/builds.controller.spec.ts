@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Request } from 'express';
 import { ValidationError } from '#contracts';
-import { supportsMultipleFilters } from '../sse/status-events.js';
 import { lastEventIdOf } from './builds.controller.js';
 
 const req = (headers: Record<string, string>, query: Record<string, string> = {}) =>
@@ -21,13 +20,4 @@ describe('Last-Event-ID', () => {
       assert.throws(() => lastEventIdOf(req({ 'last-event-id': bad })), ValidationError);
     });
   }
-});
-
-describe('server versions', () => {
-  it('knows that several filter subjects need nats-server 2.10', () => {
-    assert.equal(supportsMultipleFilters('2.9.10'), false);
-    assert.equal(supportsMultipleFilters('2.10.0'), true);
-    assert.equal(supportsMultipleFilters('3.0.1'), true);
-    assert.equal(supportsMultipleFilters(undefined), false);
-  });
 });

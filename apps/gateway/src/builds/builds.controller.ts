@@ -2,7 +2,7 @@ import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { assertSafeId, type BuildPage, type BuildView, ListBuildsQuery, ValidationError } from '#contracts';
 import { RpcClient } from '#bus';
-import { BuildEvents } from './build-events.js';
+import { SseHub } from '../sse/sse-hub.js';
 import { ApiProduces, ApiTags } from '@nestjs/swagger';
 
 /** At most this many builds on one `/events` connection. */
@@ -13,7 +13,7 @@ export const MAX_BUILDS_PER_STREAM = 100;
 export class BuildsController {
   constructor(
     private readonly rpc: RpcClient,
-    private readonly events: BuildEvents,
+    private readonly sse: SseHub,
   ) {}
 
   @Get('builds')
@@ -29,7 +29,7 @@ export class BuildsController {
   @Get('builds/:id/events')
   @ApiProduces('text/event-stream')
   async buildEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await this.events.serve([assertSafeId('build id', id)], lastEventIdOf(req), res);
+    await this.sse.builds.serve([assertSafeId('build id', id)], lastEventIdOf(req), res);
   }
 
   @Get('events')
@@ -46,7 +46,7 @@ export class BuildsController {
     if (ids.length > MAX_BUILDS_PER_STREAM) {
       throw new ValidationError(`at most ${MAX_BUILDS_PER_STREAM} builds per stream`, ['builds']);
     }
-    await this.events.serve(ids, lastEventIdOf(req), res);
+    await this.sse.builds.serve(ids, lastEventIdOf(req), res);
   }
 }
 

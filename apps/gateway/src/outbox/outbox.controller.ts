@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
-import { DeliverPolicy, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import type { Request, Response } from 'express';
 import {
+  assertSafeId,
   createEnvelope,
   GuardkitError,
   ListOutboxQuery,
@@ -10,9 +10,10 @@ import {
   type OutboxMessageView,
   outboxRole,
 } from '#contracts';
-import { Bus, EventPublisher, releaseOrdered, RpcClient } from '#bus';
+import { Bus, EventPublisher, RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
-import { SseStreams } from '../sse/sse-streams.js';
+import { SseHub } from '../sse/sse-hub.js';
+import { ALL_KEYS } from '../sse/stream-tail.js';
 import { ApiProduces, ApiTags } from '@nestjs/swagger';
 
 /** Messages posted over HTTP are published as this source. */
@@ -39,7 +40,7 @@ export class OutboxController {
     private readonly bus: Bus,
     private readonly rpc: RpcClient,
     private readonly publisher: EventPublisher,
-    private readonly streams: SseStreams,
+    private readonly sse: SseHub,
   ) {}
 
   @Get('api/outbox')
@@ -85,29 +86,8 @@ export class OutboxController {
   @Get('outbox/events')
   @ApiProduces('text/event-stream')
   async events(@Query('source') source: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
-    const filter =
-      typeof source === 'string' && source !== ''
-        ? this.bus.subjects.outboxSource(source)
-        : this.bus.subjects.streamSubjects('outbox')[0];
-    const lastEventId = lastEventIdOf(req);
-    const stream = this.bus.subjects.streamName('outbox');
-    const resumable = lastEventId !== undefined && (await this.streams.retainedAfter(stream, lastEventId));
-    const consumer = await this.bus.js.consumers.get(stream, {
-      filter_subjects: filter,
-      ...(resumable
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastEventId + 1 }
-        : { deliver_policy: DeliverPolicy.Last }),
-    } satisfies Partial<OrderedConsumerOptions>);
-    const messages = await consumer.consume();
-    const release = releaseOrdered(consumer, messages);
-    const sse = this.streams.start(res, 'outbox', () => void release());
-    let reset = lastEventId !== undefined && !resumable;
-    for await (const msg of messages) {
-      const event = reset ? 'reset' : 'outbox';
-      reset = false;
-      sse.send({ id: msg.seq, event, data: msg.string() });
-      this.streams.sent('outbox', event);
-    }
-    await release();
+    const keys =
+      typeof source === 'string' && source !== '' ? [assertSafeId('outbox source', source)] : ALL_KEYS;
+    await this.sse.outbox.serve(keys, lastEventIdOf(req), res);
   }
 }

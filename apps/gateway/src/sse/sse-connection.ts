@@ -1,46 +1,73 @@
 import type { ServerResponse } from 'node:http';
 
-export interface SseEvent {
-  /** The JetStream stream sequence; omitted for control events such as `end`. */
-  id?: number;
-  event: string;
-  data: string;
-  /**
-   * Events with the same key supersede each other while they wait for a slow client: a status is a full
-   * snapshot, so only the newest one per build needs to be sent.
-   */
-  conflationKey?: string;
+/**
+ * One event in its wire form, rendered once and written as the same bytes to every connection that sends it
+ * (one status event to 10,000 clients is one rendering, not 10,000).
+ */
+export class SseFrame {
+  readonly bytes: Buffer;
+
+  constructor(
+    readonly event: string,
+    data: string,
+    /** The JetStream stream sequence; omitted for control events such as `end`. */
+    readonly id?: number,
+    /**
+     * Frames with the same key supersede each other while they wait for a slow client (a status is a full
+     * snapshot, so only the newest one per build needs to be sent). A frame without a key (`reset`, `end`,
+     * an outbox message) is never conflated away.
+     */
+    readonly conflationKey?: string,
+  ) {
+    const lines = id === undefined ? [] : [`id: ${id}`];
+    lines.push(`event: ${event}`);
+    for (const line of data.split(/\r?\n/)) lines.push(`data: ${line}`);
+    this.bytes = Buffer.from(`${lines.join('\n')}\n\n`);
+  }
 }
 
 export interface SseOptions {
-  heartbeatMs: number;
   retryMs: number;
+  /** The most frames waiting for a slow client before it is disconnected. */
   queueLimit: number;
-  /** How long a client must have been behind before waiting statuses are conflated. */
+  /** The most bytes waiting for a slow client before it is disconnected. */
+  queueBytes: number;
+  /** How long a client must have been behind before waiting frames are conflated. */
   conflateAfterMs: number;
+  /** Told of each frame dropped because a newer one of the same key superseded it. */
+  onConflated?: () => void;
+}
+
+/** What is waiting for a client: frames, their bytes, and how long the oldest has waited. */
+export interface SseLag {
+  events: number;
+  bytes: number;
+  oldestMs: number;
 }
 
 /** How long a stream being ended waits for a client that does not read. */
 const END_GRACE_MS = 5000;
+const PING = Buffer.from(': ping\n\n');
 
 export type SseCloseReason = 'client' | 'done' | 'overflow' | 'error';
 
 /**
- * One SSE response (SPEC 4.2): the headers, a `retry:` hint with jitter, a `: ping` comment every heartbeat,
- * and a bounded queue for when the socket does not keep up. Once a client has been behind for
- * SSE_CONFLATE_AFTER_MS, waiting status events of the same build are conflated (the older dropped, the newer
- * placed last, so ids stay in order); a client that only filled its socket buffer for a moment (a fast
- * replay) gets every event. Past the bound the client is disconnected and resumes by Last-Event-ID. A slow
- * client never holds up anything else.
+ * One SSE response (SPEC 4.2): the headers, a `retry:` hint with jitter, pings when asked, and a bounded
+ * queue for when the socket does not keep up. Once a client has been behind for `conflateAfterMs`, waiting
+ * frames with the same conflation key are conflated (the older dropped, the newer placed last, so ids stay in
+ * order); a client that only filled its socket buffer for a moment (a fast replay) gets every frame. Past the
+ * bound (frames or bytes) the client is disconnected and resumes by Last-Event-ID. A slow client never holds
+ * up anything else: writing to it never waits.
  */
 export class SseConnection {
-  private readonly queue: SseEvent[] = [];
+  private readonly queue: { frame: SseFrame; at: number }[] = [];
+  private queuedBytes = 0;
   private blocked = false;
   /** When the socket last stopped taking writes (while blocked). */
   private blockedSince = 0;
   private closed = false;
-  private readonly heartbeat: NodeJS.Timeout;
   private closeListeners: ((reason: SseCloseReason) => void)[] = [];
+  private writableWaiters: (() => void)[] = [];
 
   constructor(
     private readonly res: ServerResponse,
@@ -54,12 +81,13 @@ export class SseConnection {
     res.flushHeaders();
     res.socket?.setNoDelay(true);
     const jitter = Math.floor(Math.random() * (options.retryMs / 2));
-    this.write(`retry: ${options.retryMs + jitter}\n\n`);
-    this.heartbeat = setInterval(() => {
-      if (!this.blocked) this.write(': ping\n\n');
-    }, options.heartbeatMs);
+    this.write(Buffer.from(`retry: ${options.retryMs + jitter}\n\n`));
     res.on('close', () => this.finish('client'));
     res.on('error', () => this.finish('error'));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Registers what to release when the connection ends; runs it at once if the client has already gone. */
@@ -73,13 +101,29 @@ export class SseConnection {
     if (this.res.destroyed || this.res.socket?.destroyed) this.finish('client');
   }
 
-  send(event: SseEvent): void {
+  send(frame: SseFrame): void {
     if (this.closed) return;
-    if (this.blocked) {
-      this.enqueue(event);
-      return;
-    }
-    this.writeEvent(event);
+    if (this.blocked) this.enqueue(frame);
+    else this.write(frame.bytes);
+  }
+
+  /** Resolves once the socket takes writes again (or the connection closed): a replay waits here. */
+  whenWritable(): Promise<void> {
+    if (!this.blocked || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  /** A `: ping` comment, unless the client is behind (then it has bytes to read anyway). */
+  ping(): void {
+    if (!this.blocked && !this.closed) this.write(PING);
+  }
+
+  lag(now: number): SseLag {
+    return {
+      events: this.queue.length,
+      bytes: this.queuedBytes,
+      oldestMs: this.queue.length === 0 ? 0 : now - this.queue[0].at,
+    };
   }
 
   /** Ends the response once everything queued has been written (a client that does not read gets 5 s). */
@@ -87,48 +131,48 @@ export class SseConnection {
     if (this.closed) return;
     if (this.blocked) {
       this.res.once('drain', () => this.end());
-      setTimeout(() => {
-        this.res.destroy();
-        this.finish('overflow');
-      }, END_GRACE_MS).unref();
+      setTimeout(() => this.drop(), END_GRACE_MS).unref();
       return;
     }
     this.res.end();
     this.finish('done');
   }
 
-  private enqueue(event: SseEvent): void {
-    const behindFor = Date.now() - this.blockedSince;
-    if (event.conflationKey !== undefined && behindFor >= this.options.conflateAfterMs) {
-      const older = this.queue.findIndex((e) => e.conflationKey === event.conflationKey);
-      if (older >= 0) this.queue.splice(older, 1);
+  /** Disconnects a client that is too far behind; it resumes from its last id without a gap. */
+  drop(): void {
+    if (this.closed) return;
+    this.res.destroy();
+    this.finish('overflow');
+  }
+
+  private enqueue(frame: SseFrame): void {
+    const now = Date.now();
+    if (frame.conflationKey !== undefined && now - this.blockedSince >= this.options.conflateAfterMs) {
+      const older = this.queue.findIndex((q) => q.frame.conflationKey === frame.conflationKey);
+      if (older >= 0) {
+        this.queuedBytes -= this.queue[older].frame.bytes.length;
+        this.queue.splice(older, 1);
+        this.options.onConflated?.();
+      }
     }
-    this.queue.push(event);
-    if (this.queue.length > this.options.queueLimit) {
-      // Too far behind: drop the connection; the client resumes from its last id without a gap.
-      this.res.destroy();
-      this.finish('overflow');
-    }
+    this.queue.push({ frame, at: now });
+    this.queuedBytes += frame.bytes.length;
+    if (this.queue.length > this.options.queueLimit || this.queuedBytes > this.options.queueBytes)
+      this.drop();
   }
 
   private flush(): void {
     this.blocked = false;
     while (!this.blocked && !this.closed) {
       const next = this.queue.shift();
-      if (!next) return;
-      this.writeEvent(next);
+      if (!next) break;
+      this.queuedBytes -= next.frame.bytes.length;
+      this.write(next.frame.bytes);
     }
+    if (!this.blocked) this.wakeWriters();
   }
 
-  private writeEvent(event: SseEvent): void {
-    const lines = [];
-    if (event.id !== undefined) lines.push(`id: ${event.id}`);
-    lines.push(`event: ${event.event}`);
-    for (const line of event.data.split(/\r?\n/)) lines.push(`data: ${line}`);
-    this.write(`${lines.join('\n')}\n\n`);
-  }
-
-  private write(chunk: string): void {
+  private write(chunk: Buffer): void {
     if (this.closed) return;
     if (!this.res.write(chunk)) {
       if (!this.blocked) this.blockedSince = Date.now();
@@ -137,11 +181,16 @@ export class SseConnection {
     }
   }
 
+  private wakeWriters(): void {
+    for (const wake of this.writableWaiters.splice(0)) wake();
+  }
+
   private finish(reason: SseCloseReason): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeat);
     this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.wakeWriters();
     for (const listener of this.closeListeners) listener(reason);
     this.closeListeners = [];
   }

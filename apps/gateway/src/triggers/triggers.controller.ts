@@ -10,7 +10,7 @@ import {
 } from '#contracts';
 import { RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
-import { TriggerEvents } from './trigger-events.js';
+import { SseHub } from '../sse/sse-hub.js';
 import { ApiProduces, ApiTags } from '@nestjs/swagger';
 
 /** SPEC 5 over HTTP; the orchestrator does the work, over `guardkit.rpc.triggers.*`. */
@@ -19,7 +19,7 @@ import { ApiProduces, ApiTags } from '@nestjs/swagger';
 export class TriggersController {
   constructor(
     private readonly rpc: RpcClient,
-    private readonly events: TriggerEvents,
+    private readonly sse: SseHub,
   ) {}
 
   /**
@@ -41,7 +41,7 @@ export class TriggersController {
   @Get('triggers/:id/events')
   @ApiProduces('text/event-stream')
   async triggerEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await this.events.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
+    await this.sse.triggers.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
   }
 
   @Post('triggers/:id/replay')

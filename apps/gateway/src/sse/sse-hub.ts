@@ -1,0 +1,93 @@
+import type { ServerResponse } from 'node:http';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Bus } from '#bus';
+import { SETTINGS, type Settings } from '#platform';
+import { GatewayMetrics } from '../metrics/metrics.js';
+import { EventFeed, type SseHost } from './event-feed.js';
+import { feedKinds } from './feed-kinds.js';
+import { SseConnection, type SseLag } from './sse-connection.js';
+
+/**
+ * The gateway's SSE edge: one feed per stream (builds, triggers, outbox), each with its one live tail, and
+ * every open connection, for the shared heartbeat, the metrics and shutdown.
+ */
+@Injectable()
+export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
+  readonly builds: EventFeed;
+  readonly triggers: EventFeed;
+  readonly outbox: EventFeed;
+  readonly queueLimit: number;
+  readonly queueBytes: number;
+  private readonly connections = new Set<SseConnection>();
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    bus: Bus,
+    private readonly metrics: GatewayMetrics,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {
+    this.queueLimit = settings.gateway.sseClientQueueLimit;
+    this.queueBytes = settings.gateway.sseClientQueueBytes;
+    const kinds = feedKinds(bus.subjects);
+    this.builds = new EventFeed(bus, this, kinds.builds);
+    this.triggers = new EventFeed(bus, this, kinds.triggers);
+    this.outbox = new EventFeed(bus, this, kinds.outbox);
+    metrics.watchSse({
+      lags: () => this.lags(),
+      live: () => this.feeds().map((feed) => ({ stream: feed.kind.role, flowing: feed.tail.flowing })),
+    });
+  }
+
+  onModuleInit(): void {
+    for (const feed of this.feeds()) feed.tail.start();
+    // One timer for every connection, rather than one each.
+    this.heartbeat = setInterval(() => {
+      for (const sse of this.connections) sse.ping();
+    }, this.settings.gateway.sseHeartbeatMs);
+  }
+
+  /** On shutdown, end every stream so the HTTP server can close; clients resume elsewhere by Last-Event-ID. */
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const sse of this.connections) sse.end();
+    await Promise.all(this.feeds().map((feed) => feed.tail.stop()));
+  }
+
+  open(res: ServerResponse, label: string): SseConnection {
+    const sse = new SseConnection(res, {
+      retryMs: this.settings.gateway.sseRetryMs,
+      queueLimit: this.queueLimit,
+      queueBytes: this.queueBytes,
+      conflateAfterMs: this.settings.gateway.sseConflateAfterMs,
+      onConflated: () => this.metrics.sseConflated.inc({ stream: label }),
+    });
+    this.metrics.sseClients.inc({ stream: label });
+    this.connections.add(sse);
+    sse.onClose((reason) => {
+      this.connections.delete(sse);
+      this.metrics.sseClients.dec({ stream: label });
+      this.metrics.sseClosed.inc({ stream: label, reason });
+    });
+    return sse;
+  }
+
+  sent(label: string, event: string): void {
+    this.metrics.sseEvents.inc({ stream: label, event });
+  }
+
+  /** Streams whose live delivery does not flow now (for readiness). */
+  stalled(): string[] {
+    return this.feeds()
+      .filter((feed) => !feed.tail.flowing)
+      .map((feed) => feed.tail.stream);
+  }
+
+  private feeds(): EventFeed[] {
+    return [this.builds, this.triggers, this.outbox];
+  }
+
+  private *lags(): Iterable<SseLag> {
+    const now = Date.now();
+    for (const sse of this.connections) yield sse.lag(now);
+  }
+}

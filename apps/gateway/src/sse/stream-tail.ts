@@ -1,0 +1,209 @@
+import { Logger } from '@nestjs/common';
+import { type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { type Bus, releaseOrdered } from '#bus';
+import { StoredEvent } from './stored-event.js';
+
+export type TailListener = (event: StoredEvent) => void;
+
+/** Subscribes to every key of the stream (the outbox without a source). */
+export const ALL_KEYS = Symbol('all keys');
+
+export interface TailSubscription {
+  /**
+   * The last sequence the tail had dispatched when the listener joined: the listener gets every event after
+   * it, so a catch-up reads the stream up to here and the two join without a gap or a duplicate.
+   */
+  readonly from: Promise<number>;
+  unsubscribe(): void;
+}
+
+/** Waits between attempts to (re)start the consumer: quick at first, since NATS is usually just back. */
+const RETRY_MS = [100, 250, 500, 1000, 2000];
+/** Pull expiry of the consumer; heartbeats come at half of it, so a stall is noticed within about this long. */
+const PULL_EXPIRES_MS = 5000;
+
+/**
+ * The gateway's one live reader of a stream, shared by every SSE connection (SPEC 4.2 "scale"): an ordered
+ * consumer over all the stream's subjects, fanned out in process by key. An ordered consumer rather than a
+ * core subscription because SSE ids are stream sequences, which only JetStream deliveries carry.
+ *
+ * It keeps its position (the last sequence dispatched). When NATS reconnects it does not wait for missed
+ * heartbeats: it drops the consumer and starts a new one at position + 1 at once, retrying while JetStream
+ * recovers, so live delivery resumes within moments and the gap comes in order. A stream found shorter than
+ * the position was replaced: `onReplaced` lets the connections end, and their clients resume (with a reset).
+ */
+export class StreamTail {
+  private readonly logger = new Logger(StreamTail.name);
+  private readonly byKey = new Map<string, Set<TailListener>>();
+  private readonly everything = new Set<TailListener>();
+  /** The last sequence dispatched; undefined until the tail has found the stream's end once. */
+  private position?: number;
+  private readonly started: Promise<number>;
+  private markStarted!: (position: number) => void;
+  private current?: { consumer: Consumer; messages: ConsumerMessages; release: () => Promise<void> };
+  private live = false;
+  private pausedAt?: number;
+  private stopped = false;
+  private wake?: () => void;
+
+  constructor(
+    private readonly bus: Bus,
+    readonly stream: string,
+    private readonly filter: string,
+    private readonly keyOf: (subject: string) => string | undefined,
+    private readonly onReplaced: () => void,
+  ) {
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
+  }
+
+  /** Whether live delivery flows: the consumer is up and NATS connected. */
+  get flowing(): boolean {
+    return this.live && this.bus.isConnected();
+  }
+
+  get listeners(): number {
+    let count = this.everything.size;
+    for (const set of this.byKey.values()) count += set.size;
+    return count;
+  }
+
+  subscribe(keys: readonly string[] | typeof ALL_KEYS, listener: TailListener): TailSubscription {
+    if (keys === ALL_KEYS) this.everything.add(listener);
+    else for (const key of keys) this.setFor(key).add(listener);
+    return {
+      from: this.position === undefined ? this.started : Promise.resolve(this.position),
+      unsubscribe: () => {
+        if (keys === ALL_KEYS) {
+          this.everything.delete(listener);
+          return;
+        }
+        for (const key of keys) {
+          const set = this.byKey.get(key);
+          set?.delete(listener);
+          if (set?.size === 0) this.byKey.delete(key);
+        }
+      },
+    };
+  }
+
+  start(): void {
+    void this.run();
+    void this.watchConnection();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.current?.release();
+  }
+
+  private setFor(key: string): Set<TailListener> {
+    let set = this.byKey.get(key);
+    if (!set) this.byKey.set(key, (set = new Set()));
+    return set;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      try {
+        await this.follow();
+        attempt = 0;
+        if (!this.stopped) await this.pause(RETRY_MS[0]); // never spin on a consumer that ends at once
+      } catch (error) {
+        if (this.stopped) return;
+        if (attempt === 0 || attempt === RETRY_MS.length)
+          this.logger.warn(
+            { stream: this.stream, err: error },
+            'live delivery cannot start yet; retrying while NATS recovers',
+          );
+        await this.pause(RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)]);
+      }
+    }
+  }
+
+  /** One consumer's life: from position + 1 until it ends (NATS reconnected, or the tail stopped). */
+  private async follow(): Promise<void> {
+    const { state } = await this.bus.jsm.streams.info(this.stream);
+    if (this.position === undefined) {
+      this.position = state.last_seq;
+      this.markStarted(this.position);
+    } else if (state.last_seq < this.position) {
+      this.logger.warn(
+        { stream: this.stream, position: this.position, last_seq: state.last_seq },
+        'the stream was replaced: its sequences start over; ending its SSE connections so they resume',
+      );
+      this.position = state.last_seq;
+      this.onReplaced();
+    }
+    const consumer = await this.bus.js.consumers.get(this.stream, {
+      filter_subjects: this.filter,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.position + 1,
+    });
+    const messages = await consumer.consume({ expires: PULL_EXPIRES_MS });
+    const release = releaseOrdered(consumer, messages);
+    this.current = { consumer, messages, release };
+    if (this.stopped) return release();
+    this.live = true;
+    if (this.pausedAt !== undefined) {
+      this.logger.log(
+        {
+          stream: this.stream,
+          from: this.position + 1,
+          behind: state.last_seq - this.position,
+          paused_ms: Date.now() - this.pausedAt,
+        },
+        'live delivery resumed: catching up the events of the outage in order',
+      );
+      this.pausedAt = undefined;
+    }
+    try {
+      for await (const msg of messages) this.dispatch(msg);
+    } finally {
+      this.live = false;
+      await release();
+    }
+  }
+
+  private dispatch(msg: JsMsg): void {
+    if (this.position !== undefined && msg.seq <= this.position) return;
+    this.position = msg.seq;
+    const key = this.keyOf(msg.subject);
+    const keyed = key === undefined ? undefined : this.byKey.get(key);
+    if (!keyed && this.everything.size === 0) return;
+    const event = new StoredEvent(msg.seq, msg.subject, key, msg.data);
+    for (const listener of keyed ?? []) this.deliver(listener, event);
+    for (const listener of this.everything) this.deliver(listener, event);
+  }
+
+  private deliver(listener: TailListener, event: StoredEvent): void {
+    try {
+      listener(event);
+    } catch (error) {
+      this.logger.error({ stream: this.stream, seq: event.seq, err: error }, 'an SSE listener failed');
+    }
+  }
+
+  /**
+   * nats.js notices a consumer lost in a NATS restart only after two missed heartbeats; the tail starts a new
+   * one as soon as the connection is back instead.
+   */
+  private async watchConnection(): Promise<void> {
+    for await (const status of this.bus.nc.status()) {
+      if (this.stopped) return;
+      if (status.type === 'disconnect' && this.pausedAt === undefined) this.pausedAt = Date.now();
+      if (status.type === 'reconnect') void this.current?.messages.close();
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
