@@ -165,6 +165,7 @@ async function measure(kind: Kind, clients: number): Promise<Result> {
 }
 
 const results: Result[] = [];
+const natsVersion = nc.info?.version ?? '?';
 try {
   // The streams exist before the bare server runs: the gateway makes them on its first start.
   await (await startServer('gateway')).stop();
@@ -186,7 +187,7 @@ console.log(
   `\nbench:fanout  one event to each of ${BUILDS} builds, ${ROUNDS} rounds; clients spread evenly over the builds`,
 );
 console.log(
-  `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, nats-server ${nc.info?.version ?? '?'}\n`,
+  `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, nats-server ${natsVersion}\n`,
 );
 console.log(
   '| clients | server | p50 ms | p99 ms | max ms | KB per connection | NATS memory +MB | consumers open / after close | connect s |',

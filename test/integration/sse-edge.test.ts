@@ -7,6 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { createEnvelope } from '#contracts';
 import {
   eventually,
+  LogCapture,
   NatsServer,
   payloadOf,
   progressUpdate,
@@ -20,6 +21,9 @@ const urlOf = (gateway: NestExpressApplication) => {
   const address = gateway.getHttpServer().address();
   return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 };
+
+/** One for the file: nestjs-pino keeps the first application's destination for the ones after it. */
+const logs = new LogCapture(30);
 
 /** A build status envelope as a producer publishes it. */
 const statusEnvelope = (buildId: string, turn: number) =>
@@ -45,8 +49,12 @@ describe('SSE edge: resume judged per build, one reader per gateway', () => {
 
   before(async () => {
     // a per-subject limit of 5, so one build can lose its oldest events while the stream keeps older ones
-    env = await TestEnv.create({ STREAM_MAX_MSGS_PER_SUBJECT: '5', SSE_HEARTBEAT_MS: '1000' });
-    gateway = await createGateway(env.settings);
+    env = await TestEnv.create({
+      STREAM_MAX_MSGS_PER_SUBJECT: '5',
+      SSE_HEARTBEAT_MS: '1000',
+      LOG_LEVEL: 'info', // the log test below counts info lines (the first application's level holds)
+    });
+    gateway = await createGateway(logs.into(env.settings));
     baseUrl = urlOf(gateway);
   });
   after(() => env?.cleanup(gateway));
@@ -165,7 +173,7 @@ describe('SSE edge: a full replay and a resume racing a burst', () => {
   before(async () => {
     // conflation as soon as a client is behind: a replay must still reach a reading client whole
     env = await TestEnv.create({ SSE_CONFLATE_AFTER_MS: '0', SSE_CLIENT_QUEUE_LIMIT: '100000' });
-    gateway = await createGateway(env.settings);
+    gateway = await createGateway(logs.into(env.settings));
     baseUrl = urlOf(gateway);
   });
   after(() => env?.cleanup(gateway));
@@ -227,12 +235,18 @@ describe('SSE edge: NATS going away and coming back', () => {
   before(async () => {
     nats = await NatsServer.start();
     env = await TestEnv.create({ NATS_URL: nats.url, STREAM_STORAGE: 'file' });
-    gateway = await createGateway(env.settings);
+    gateway = await createGateway(logs.into(env.settings));
     baseUrl = urlOf(gateway);
   });
   after(async () => {
-    await env?.cleanup(gateway);
-    await nats?.stop();
+    try {
+      // the test's own connection may still be reconnecting to the restarted server
+      const { jsm } = await env.nats();
+      await eventually(() => jsm.streams.info(env.subjects.streamName('builds')), 10_000, 'JetStream');
+      await env.cleanup(gateway);
+    } finally {
+      await nats?.stop();
+    }
   });
 
   const ready = async () => (await fetch(`${baseUrl}/readyz`)).status;
@@ -245,8 +259,10 @@ describe('SSE edge: NATS going away and coming back', () => {
     try {
       await eventually(() => (live.ids.includes(before) ? true : undefined), 5000, 'the first event');
 
+      const logged = logs.lines.length;
       await nats.kill();
       await eventually(async () => ((await ready()) === 503 ? true : undefined), 5000, 'not ready');
+      for (let probe = 0; probe < 5; probe++) assert.equal(await ready(), 503);
       // A browser opening the page now gets a stream, not an error it would never retry.
       during = await SseClient.open(`${baseUrl}/builds/OUTAGE/events`);
       assert.equal(during.status, 200, 'accepted while NATS is down');
@@ -276,6 +292,12 @@ describe('SSE edge: NATS going away and coming back', () => {
       await during.waitFor((events) => events.some((e) => Number(e.id) === next), 5000);
       assert.deepEqual(during.ids.slice(-2), [gap, next], 'the connection made during the outage is served');
       await eventually(async () => ((await ready()) === 200 ? true : undefined), 5000, 'ready again');
+      const outage = logs.lines.slice(logged);
+      const count = (pattern: RegExp) => outage.filter((line) => pattern.test(line.msg)).length;
+      assert.equal(count(/^not ready$/), 1, 'the outage is logged once, not at every probe');
+      assert.equal(count(/^ready again$/), 1);
+      assert.equal(count(/live delivery resumed/), 3, 'once per stream');
+      assert.equal(count(/request failed|Health Check has failed/), 0);
     } finally {
       live.close();
       during?.close();

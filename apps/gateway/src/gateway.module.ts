@@ -1,4 +1,4 @@
-import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { type DynamicModule, Module, RequestMethod, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -30,6 +30,15 @@ const validationPipe = new ValidationPipe({
   },
 });
 
+/**
+ * The SSE streams: a request logger (a child logger and its context) would live as long as each stream, about
+ * half of what a connection costs in memory; streams are counted and timed in /metrics instead.
+ */
+const SSE_ROUTES = ['builds/:id/events', 'events', 'triggers/:id/events', 'outbox/events'].map((path) => ({
+  path,
+  method: RequestMethod.GET,
+}));
+
 /** Readiness past NATS: live delivery flows on every stream (the SSE streams are the gateway's main job). */
 const readinessChecks = {
   provide: READINESS_CHECKS,
@@ -51,7 +60,7 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [
-        PlatformModule.forRoot(settings, 'gateway'),
+        PlatformModule.forRoot(settings, 'gateway', { unloggedRoutes: SSE_ROUTES }),
         BusModule.forRoot('gateway'),
         QueuesModule.forRoot(),
         BoardModule,

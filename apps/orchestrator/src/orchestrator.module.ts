@@ -44,7 +44,7 @@ export class OrchestratorModule {
     return {
       module: OrchestratorModule,
       imports: [
-        PlatformModule.forRoot(settings, 'orchestrator', options.clock ?? systemClock),
+        PlatformModule.forRoot(settings, 'orchestrator', { clock: options.clock ?? systemClock }),
         BusModule.forRoot('orchestrator'),
         QueuesModule.forRoot(),
         DatabaseModule,

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Optional } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, Optional, ServiceUnavailableException } from '@nestjs/common';
 import {
   HealthCheck,
   HealthCheckService,
@@ -15,6 +15,10 @@ export const READINESS_CHECKS = Symbol('READINESS_CHECKS');
 @Controller()
 @ApiTags('health')
 export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
+  /** What failed at the last probe, so a change is logged once rather than every probe. */
+  private failing?: string;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
@@ -31,7 +35,21 @@ export class HealthController {
   /** Readiness: NATS is connected (every stream and query goes through it), and the service's own checks pass. */
   @Get('readyz')
   @HealthCheck()
-  ready() {
+  async ready() {
+    try {
+      const result = await this.check();
+      if (this.failing !== undefined) this.logger.log({ was: this.failing }, 'ready again');
+      this.failing = undefined;
+      return result;
+    } catch (error) {
+      const failing = describeFailure(error);
+      if (failing !== this.failing) this.logger.warn({ failing }, 'not ready');
+      this.failing = failing;
+      throw error;
+    }
+  }
+
+  private check() {
     return this.health.check([
       () => {
         const nats = this.indicators.check('nats');
@@ -40,4 +58,13 @@ export class HealthController {
       ...this.checks,
     ]);
   }
+}
+
+/** The checks that are down, with their messages, from terminus's 503. */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof ServiceUnavailableException)) return String(error);
+  const body = error.getResponse() as { error?: Record<string, { message?: string }> };
+  return Object.entries(body.error ?? {})
+    .map(([name, detail]) => (detail.message ? `${name}: ${detail.message}` : name))
+    .join('; ');
 }

@@ -11,7 +11,8 @@ export class HealthModule {
   static forRoot(checks?: Provider, imports: ModuleMetadata['imports'] = []): DynamicModule {
     return {
       module: HealthModule,
-      imports: [TerminusModule, ...imports],
+      // readiness changes are logged once by the controller, not every failed probe
+      imports: [TerminusModule.forRoot({ logger: false }), ...imports],
       controllers: [HealthController],
       providers: checks ? [checks] : [],
     };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteInfo } from '@nestjs/common/interfaces/middleware/middleware-configuration.interface.js';
 import type { Params } from 'nestjs-pino';
 import type { Settings } from './settings.js';
 
@@ -10,7 +11,7 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
  * pino for every service: JSON lines (pretty on a terminal), `service` on every line, and on HTTP requests a
  * `correlation_id` taken from `X-Request-Id` (or made up) and echoed back.
  */
-export function loggerParams(settings: Settings, service: string): Params {
+export function loggerParams(settings: Settings, service: string, unlogged: RouteInfo[] = []): Params {
   const options = {
     level: settings.log.level,
     base: { service },
@@ -32,5 +33,8 @@ export function loggerParams(settings: Settings, service: string): Params {
     autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.has((req.url ?? '').split('?')[0] ?? '') },
   };
   const destination = settings.log.destination;
-  return { pinoHttp: destination && !settings.log.pretty ? [options, destination] : options };
+  return {
+    pinoHttp: destination && !settings.log.pretty ? [options, destination] : options,
+    ...(unlogged.length > 0 ? { exclude: unlogged } : {}),
+  };
 }

@@ -36,7 +36,9 @@ export class ErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const req = host.switchToHttp().getRequest<Request>();
     const { status, body } = this.describe(unparseableBody(exception, req) ?? exception);
-    if (status >= 500) this.logger.error({ err: exception }, 'request failed');
+    // An HttpException's status is deliberate (a failed readiness probe is a 503 each time): not an error here.
+    if (status >= 500 && !(exception instanceof HttpException))
+      this.logger.error({ err: exception }, 'request failed');
     if (res.headersSent) {
       res.end();
       return;

@@ -19,11 +19,23 @@ export class GatewayMetrics {
     labelNames: ['stream'],
     registers: [this.registry],
   });
-  readonly sseEvents = new Counter({
+  /**
+   * Events written, counted in a plain map and added to the counter at scrape: one event to 10,000
+   * connections would otherwise be 10,000 label lookups on the hot path.
+   */
+  private readonly sent = new Map<string, { stream: string; event: string; count: number }>();
+  readonly sseEvents: Counter = new Counter({
     name: 'guardkit_sse_events_total',
     help: 'Events written to SSE clients, by stream and event type',
     labelNames: ['stream', 'event'],
     registers: [this.registry],
+    collect: () => {
+      for (const entry of this.sent.values()) {
+        if (entry.count === 0) continue;
+        this.sseEvents.inc({ stream: entry.stream, event: entry.event }, entry.count);
+        entry.count = 0;
+      }
+    },
   });
   readonly sseClosed = new Counter({
     name: 'guardkit_sse_closed_total',
@@ -70,6 +82,13 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'guardkit_gateway_' });
+  }
+
+  countSent(stream: string, event: string): void {
+    const key = `${stream} ${event}`;
+    const entry = this.sent.get(key);
+    if (entry) entry.count++;
+    else this.sent.set(key, { stream, event, count: 1 });
   }
 
   watchSse(gauges: SseGauges): void {

@@ -65,12 +65,21 @@ export class EventFeed {
     new FeedConnection(this, this.host, sse, keys, lastEventId, label).start();
   }
 
+  /** A key's newest event: as the tail knows it, else read from the stream (and then kept by the tail). */
+  async newest(key: string, subject: string): Promise<StoredEvent | undefined> {
+    const known = key === ALL ? undefined : this.tail.newestOf(key);
+    if (known !== undefined) return known ?? undefined;
+    const read = await this.history.latest(subject);
+    if (key !== ALL) this.tail.rememberNewest(key, read ?? null);
+    return read;
+  }
+
   /** Every key's newest event is terminal and at or before `lastEventId` (of this stream, not one replaced). */
   private async allEndedBy(keys: readonly string[], lastEventId: number): Promise<boolean> {
     const bounds = await this.history.bounds();
     if (lastEventId > bounds.lastSeq) return false;
     for (const key of keys) {
-      const latest = await this.history.latest(this.kind.subjectFor(key));
+      const latest = await this.newest(key, this.kind.subjectFor(key));
       if (!latest || latest.seq > lastEventId || this.terminalState(latest) === undefined) return false;
     }
     return true;
@@ -94,7 +103,7 @@ export class EventFeed {
  * sent: nothing at or below it is sent again, so the join needs no more care than that.
  */
 class FeedConnection {
-  private readonly logger = new Logger(FeedConnection.name);
+  private static readonly logger = new Logger(FeedConnection.name);
   /** Live events that arrived during the catch-up; undefined once the connection follows live. */
   private held: StoredEvent[] | undefined = [];
   private heldBytes = 0;
@@ -150,7 +159,7 @@ class FeedConnection {
       } catch (error) {
         if (this.finished) return;
         if (attempt === 0)
-          this.logger.debug(
+          FeedConnection.logger.debug(
             { stream: this.feed.history.stream, err: error },
             'catch-up waits for NATS; the connection stays open',
           );
@@ -181,8 +190,8 @@ class FeedConnection {
   /** Without Last-Event-ID: the newest event of each key (of the stream, without keys). */
   private async snapshot(upTo: number): Promise<HistorySource[]> {
     const sources: HistorySource[] = [];
-    for (const { subject } of this.subjects()) {
-      const latest = await this.feed.history.latest(subject);
+    for (const { key, subject } of this.subjects()) {
+      const latest = await this.feed.newest(key, subject);
       if (latest && latest.seq <= upTo) sources.push([latest]);
     }
     return sources;
@@ -204,7 +213,7 @@ class FeedConnection {
     const from = this.watermark;
     const sources: HistorySource[] = [];
     for (const { key, subject } of this.subjects()) {
-      const latest = await history.latest(subject);
+      const latest = await this.feed.newest(key, subject);
       if (!latest) continue;
       if (latest.seq <= from && !this.needsReset.has(key)) {
         const state = this.feed.terminalState(latest);
@@ -240,7 +249,10 @@ class FeedConnection {
     const key = this.keys === ALL_KEYS ? ALL : (event.key ?? ALL);
     const state = kind.status && event.payloadField(kind.status.stateField);
     if (kind.status && state === undefined) {
-      this.logger.warn({ seq: event.seq, subject: event.subject }, 'skipping a status event that is not one');
+      FeedConnection.logger.warn(
+        { seq: event.seq, subject: event.subject },
+        'skipping a status event that is not one',
+      );
       return;
     }
     const frame = this.needsReset.delete(key)

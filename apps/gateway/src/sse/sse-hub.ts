@@ -72,7 +72,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   }
 
   sent(label: string, event: string): void {
-    this.metrics.sseEvents.inc({ stream: label, event });
+    this.metrics.countSent(label, event);
   }
 
   /** Streams whose live delivery does not flow now (for readiness). */

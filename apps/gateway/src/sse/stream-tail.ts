@@ -36,6 +36,11 @@ export class StreamTail {
   private readonly logger = new Logger(StreamTail.name);
   private readonly byKey = new Map<string, Set<TailListener>>();
   private readonly everything = new Set<TailListener>();
+  /**
+   * The newest event of each key that has listeners: 10,000 clients of 100 builds cost 100 reads of the
+   * stream for their first snapshot, not 10,000. Dropped with the key's last listener.
+   */
+  private readonly newest = new Map<string, StoredEvent | null>();
   /** The last sequence dispatched; undefined until the tail has found the stream's end once. */
   private position?: number;
   private readonly started: Promise<number>;
@@ -80,10 +85,28 @@ export class StreamTail {
         for (const key of keys) {
           const set = this.byKey.get(key);
           set?.delete(listener);
-          if (set?.size === 0) this.byKey.delete(key);
+          if (set?.size === 0) {
+            this.byKey.delete(key);
+            this.newest.delete(key);
+          }
         }
       },
     };
+  }
+
+  /** The newest event of a key with listeners as far as the tail knows; null: it has none; undefined: unknown. */
+  newestOf(key: string): StoredEvent | null | undefined {
+    return this.newest.get(key);
+  }
+
+  /**
+   * Keeps an event read from the stream (or null: the key had none) as the key's newest, unless the tail
+   * knows a newer one.
+   */
+  rememberNewest(key: string, event: StoredEvent | null): void {
+    if (!this.byKey.has(key)) return;
+    const known = this.newest.get(key);
+    if (known === undefined || (event && (!known || known.seq < event.seq))) this.newest.set(key, event);
   }
 
   start(): void {
@@ -173,6 +196,7 @@ export class StreamTail {
     const keyed = key === undefined ? undefined : this.byKey.get(key);
     if (!keyed && this.everything.size === 0) return;
     const event = new StoredEvent(msg.seq, msg.subject, key, msg.data);
+    if (keyed) this.rememberNewest(key!, event); // never older than one read from the stream after an outage
     for (const listener of keyed ?? []) this.deliver(listener, event);
     for (const listener of this.everything) this.deliver(listener, event);
   }
