@@ -23,17 +23,18 @@ export class GatewayMetrics {
    * Events written, counted in a plain map and added to the counter at scrape: one event to 10,000
    * connections would otherwise be 10,000 label lookups on the hot path.
    */
-  private readonly sent = new Map<string, { stream: string; event: string; count: number }>();
+  private readonly sent = new Map<string, Map<string, number>>();
   readonly sseEvents: Counter = new Counter({
     name: 'guardkit_sse_events_total',
     help: 'Events written to SSE clients, by stream and event type',
     labelNames: ['stream', 'event'],
     registers: [this.registry],
     collect: () => {
-      for (const entry of this.sent.values()) {
-        if (entry.count === 0) continue;
-        this.sseEvents.inc({ stream: entry.stream, event: entry.event }, entry.count);
-        entry.count = 0;
+      for (const [stream, byEvent] of this.sent) {
+        for (const [event, count] of byEvent) {
+          if (count > 0) this.sseEvents.inc({ stream, event }, count);
+          byEvent.set(event, 0);
+        }
       }
     },
   });
@@ -85,10 +86,9 @@ export class GatewayMetrics {
   }
 
   countSent(stream: string, event: string): void {
-    const key = `${stream} ${event}`;
-    const entry = this.sent.get(key);
-    if (entry) entry.count++;
-    else this.sent.set(key, { stream, event, count: 1 });
+    let byEvent = this.sent.get(stream);
+    if (!byEvent) this.sent.set(stream, (byEvent = new Map<string, number>()));
+    byEvent.set(event, (byEvent.get(event) ?? 0) + 1);
   }
 
   watchSse(gauges: SseGauges): void {

@@ -164,7 +164,8 @@ export class StreamTail {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.position + 1,
     });
-    const messages = await consumer.consume({ expires: PULL_EXPIRES_MS });
+    // A deep buffer: a burst reaches the gateway at once rather than in pulls of 100 (bench:fanout).
+    const messages = await consumer.consume({ expires: PULL_EXPIRES_MS, max_messages: 1000 });
     const release = releaseOrdered(consumer, messages);
     this.current = { consumer, messages, release };
     if (this.stopped) return release();
