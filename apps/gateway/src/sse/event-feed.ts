@@ -109,8 +109,9 @@ class FeedConnection {
   private heldBytes = 0;
   private watermark: number;
   /** Keys whose terminal event the client has, with that state. */
-  private readonly ended = new Map<string, string>();
-  private readonly needsReset = new Set<string>();
+  // Made on first use: most connections never need them, and 10,000 empty ones cost megabytes.
+  private ended?: Map<string, string>;
+  private needsReset?: Set<string>;
   private subscription!: TailSubscription;
   private finished = false;
 
@@ -134,8 +135,9 @@ class FeedConnection {
     void this.catchUp();
   }
 
-  private get keyCount(): number {
-    return this.keys === ALL_KEYS ? 1 : this.keys.length;
+  /** Every key this connection follows has ended (a stream of every key never does). */
+  private allEnded(): boolean {
+    return this.keys !== ALL_KEYS && this.ended !== undefined && this.ended.size === this.keys.length;
   }
 
   private onLive(event: StoredEvent): void {
@@ -174,7 +176,7 @@ class FeedConnection {
       this.emit(next);
     }
     this.held = undefined;
-    if (!this.finished && this.keyCount > 0 && this.ended.size === this.keyCount) this.finish();
+    if (!this.finished && this.allEnded()) this.finish();
   }
 
   /** The history this connection needs, at or below `upTo`, sent at the pace the client reads it. */
@@ -208,30 +210,30 @@ class FeedConnection {
     if (this.watermark > bounds.lastSeq) {
       // The client's ids belong to a stream that was made anew: everything it holds is stale.
       this.watermark = 0;
-      for (const { key } of this.subjects()) this.needsReset.add(key);
+      for (const { key } of this.subjects()) (this.needsReset ??= new Set()).add(key);
     }
     const from = this.watermark;
     const sources: HistorySource[] = [];
     for (const { key, subject } of this.subjects()) {
       const latest = await this.feed.newest(key, subject);
       if (!latest) continue;
-      if (latest.seq <= from && !this.needsReset.has(key)) {
+      if (latest.seq <= from && !this.needsReset?.has(key)) {
         const state = this.feed.terminalState(latest);
-        if (state !== undefined) this.ended.set(key, state);
+        if (state !== undefined) (this.ended ??= new Map()).set(key, state);
         continue;
       }
-      if (!this.needsReset.has(key) && (await history.retainedAfter(subject, from, bounds))) {
+      if (!this.needsReset?.has(key) && (await history.retainedAfter(subject, from, bounds))) {
         sources.push(history.between(subject, from, upTo));
         continue;
       }
-      this.needsReset.add(key);
+      (this.needsReset ??= new Set()).add(key);
       // A newest event past the join comes live; the first one then goes out as the reset.
       if (latest.seq <= upTo) sources.push([latest]);
     }
-    if (this.ended.size === this.keyCount) {
+    if (this.allEnded()) {
       // Every key had ended before the resume point (NATS was away at the request, so no 204 then):
       // say so, and close; the client's next attempt gets the 204.
-      for (const [key, state] of this.ended) this.sendEnd(key, state);
+      for (const [key, state] of this.ended ?? []) this.sendEnd(key, state);
       this.finish();
     }
     return sources;
@@ -255,19 +257,19 @@ class FeedConnection {
       );
       return;
     }
-    const frame = this.needsReset.delete(key)
+    const frame = this.needsReset?.delete(key)
       ? event.frame('reset') // never conflated: it has no conflation key
       : event.frame(kind.event, kind.status ? key : undefined);
     this.sse.send(frame);
     this.host.sent(this.label, frame.event);
     if (!kind.status || state === undefined) return;
     if (!kind.status.terminal.has(state)) {
-      this.ended.delete(key); // the same id started again
+      this.ended?.delete(key); // the same id started again
       return;
     }
     this.sendEnd(key, state);
-    this.ended.set(key, state);
-    if (this.ended.size === this.keyCount) this.finish();
+    (this.ended ??= new Map()).set(key, state);
+    if (this.allEnded()) this.finish();
   }
 
   private sendEnd(key: string, state: string): void {

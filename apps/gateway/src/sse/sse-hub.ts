@@ -5,7 +5,7 @@ import { SETTINGS, type Settings } from '#platform';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { EventFeed, type SseHost } from './event-feed.js';
 import { feedKinds } from './feed-kinds.js';
-import { SseConnection, type SseLag } from './sse-connection.js';
+import { SseConnection, type SseLag, type SseOptions } from './sse-connection.js';
 
 /**
  * The gateway's SSE edge: one feed per stream (builds, triggers, outbox), each with its one live tail, and
@@ -20,6 +20,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   readonly queueBytes: number;
   private readonly connections = new Set<SseConnection>();
   private heartbeat?: NodeJS.Timeout;
+  private readonly options = new Map<string, SseOptions>();
 
   constructor(
     bus: Bus,
@@ -54,13 +55,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   }
 
   open(res: ServerResponse, label: string): SseConnection {
-    const sse = new SseConnection(res, {
-      retryMs: this.settings.gateway.sseRetryMs,
-      queueLimit: this.queueLimit,
-      queueBytes: this.queueBytes,
-      conflateAfterMs: this.settings.gateway.sseConflateAfterMs,
-      onConflated: () => this.metrics.sseConflated.inc({ stream: label }),
-    });
+    const sse = new SseConnection(res, this.optionsFor(label));
     this.metrics.sseClients.inc({ stream: label });
     this.connections.add(sse);
     sse.onClose((reason) => {
@@ -69,6 +64,22 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
       this.metrics.sseClosed.inc({ stream: label, reason });
     });
     return sse;
+  }
+
+  /** One options object per stream label, shared by its connections. */
+  private optionsFor(label: string): SseOptions {
+    let options = this.options.get(label);
+    if (!options) {
+      options = {
+        retryMs: this.settings.gateway.sseRetryMs,
+        queueLimit: this.queueLimit,
+        queueBytes: this.queueBytes,
+        conflateAfterMs: this.settings.gateway.sseConflateAfterMs,
+        onConflated: () => this.metrics.sseConflated.inc({ stream: label }),
+      };
+      this.options.set(label, options);
+    }
+    return options;
   }
 
   sent(label: string, event: string): void {
