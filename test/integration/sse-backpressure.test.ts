@@ -34,8 +34,16 @@ describe('SSE: a slow client never slows the others', () => {
     const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
     const sample = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
     assert.equal(sample('guardkit_sse_client_lag_events_count'), 2);
-    assert.equal(sample('guardkit_sse_client_lag_events_bucket\\{le="0"\\}'), 1, 'the fast one waits for nothing');
-    assert.equal(sample('guardkit_sse_client_lag_bytes_bucket\\{le="1024"\\}'), 1, 'the slow one has bytes waiting');
+    assert.equal(
+      sample('guardkit_sse_client_lag_events_bucket\\{le="0"\\}'),
+      1,
+      'the fast one waits for nothing',
+    );
+    assert.equal(
+      sample('guardkit_sse_client_lag_bytes_bucket\\{le="1024"\\}'),
+      1,
+      'the slow one has bytes waiting',
+    );
     assert.match(metrics, /guardkit_sse_conflated_total\{stream="build"\} [1-9]/);
     slow.resume();
     await slow.waitFor((events) => events.some((e) => Number(e.id) === last), 20_000);
