@@ -1,16 +1,70 @@
 #!/usr/bin/env bash
-# outbox_write CONTENT [ROLE]: drop a message into "$AUTOAPPDEV_RUNTIME_DIR/outbox/" (default ./runtime) the way
-# AutoAppDev runners do (seed 000): written to a temp file (a name starting with '.', never read), then renamed
-# into place as <nanoseconds>_<role>.md, so a reader sees the whole message or nothing. ROLE is pipeline or
-# system (anything else is pipeline). Progress is auxiliary: a failure prints a warning and returns 0, never
-# stopping the runner. Source this file to get the function, or run it as a command.
+# outbox_write [TEXT|-] [ROLE]: drop a message into the AutoAppDev outbox the way AutoAppDev runners do
+# (seed 000): written to a temp file (a name starting with '.', never read), then renamed into place as
+# <nanoseconds>_<role>.md, so a reader sees the whole message or nothing. Progress is auxiliary: every problem
+# is a warning on stderr and status 0, never stopping the runner. Source this file to get the function, or run
+# it as a command (`--help` says how).
+
+_outbox_usage() {
+  cat <<'EOF'
+usage: outbox_write.sh [TEXT|-] [ROLE]
+       some-command | outbox_write.sh [- [ROLE]]
+
+Writes TEXT as one AutoAppDev outbox message: <runtime>/outbox/<nanoseconds>_<role>.md.
+  TEXT   the message; '-', or nothing when run as a command with input piped in, reads standard input
+  ROLE   pipeline (default) or system; anything else is written as pipeline, with a warning
+The runtime folder is $AUTOAPPDEV_RUNTIME_DIR, else the runtime/ folder of this guardkit-stream checkout,
+which is where `npm start` watches. Problems are warnings on stderr; the exit status is always 0.
+Source the file to call it as a function: source scripts/outbox_write.sh; outbox_write "text" system
+EOF
+}
+
+# The folder the ingestor watches by default: AUTOAPPDEV_RUNTIME_DIR, else this checkout's runtime/.
+_outbox_runtime_dir() {
+  if [[ -n "${AUTOAPPDEV_RUNTIME_DIR-}" ]]; then
+    printf '%s\n' "$AUTOAPPDEV_RUNTIME_DIR"
+    return 0
+  fi
+  local checkout
+  checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." 2>/dev/null && pwd)
+  if [[ -n "$checkout" ]] && grep -qs '"name": "guardkit-stream"' "$checkout/package.json"; then
+    printf '%s\n' "$checkout/runtime"
+    return 0
+  fi
+  printf '%s\n' "./runtime"
+  return 1
+}
+
 outbox_write() {
-  local content="${1-}" role="${2:-pipeline}"
-  local dir="${AUTOAPPDEV_RUNTIME_DIR:-./runtime}/outbox"
+  if [[ "${1-}" == "--help" || "${1-}" == "-h" ]]; then
+    _outbox_usage
+    return 0
+  fi
+  if [[ $# -eq 0 ]]; then
+    echo "outbox_write: no message given; nothing written (see --help)" >&2
+    return 0
+  fi
+  local content="$1" role="${2:-pipeline}"
+  if [[ "$content" == "-" ]]; then
+    content=$(cat) || content=""
+  fi
+  if [[ -z "${content//[[:space:]]/}" ]]; then
+    echo "outbox_write: the message is empty; nothing written" >&2
+    return 0
+  fi
   case "$role" in
     pipeline | system) ;;
-    *) role=pipeline ;;
+    *)
+      echo "outbox_write: role '$role' is not pipeline or system; written as pipeline" >&2
+      role=pipeline
+      ;;
   esac
+  local runtime
+  if ! runtime=$(_outbox_runtime_dir); then
+    echo "outbox_write: AUTOAPPDEV_RUNTIME_DIR is not set and this script is outside a guardkit-stream checkout;" \
+      "writing to $runtime/outbox, which the ingestor may not watch" >&2
+  fi
+  local dir="$runtime/outbox"
   if ! mkdir -p "$dir" 2>/dev/null; then
     echo "outbox_write: cannot create $dir; message dropped" >&2
     return 0
@@ -38,6 +92,11 @@ outbox_write() {
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-  outbox_write "$@"
+  # As a command, input piped in with no TEXT is the message (a function never reads its caller's stdin).
+  if [[ $# -eq 0 && ! -t 0 ]]; then
+    outbox_write -
+  else
+    outbox_write "$@"
+  fi
   exit 0
 fi
