@@ -4,7 +4,8 @@ import concurrently from 'concurrently';
 
 const host = process.env.GATEWAY_HOST ?? '127.0.0.1';
 const port = process.env.GATEWAY_PORT ?? '3000';
-const env = { LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty' };
+// pretty on a terminal, JSON lines when the output goes to a file or another program
+const env = { LOG_FORMAT: process.env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') };
 
 const { result } = concurrently(
   [

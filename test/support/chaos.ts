@@ -176,6 +176,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     )
       matching++;
     const completedInRest = await completed(base, ids);
+    if (problems.length > 0) {
+      // what the services said, to tell a stalled reader from a dead process
+      for (const [name, service] of services) {
+        const warnings = service.output
+          .split('\n')
+          .filter((line) => /"level":(40|50|60)|Error|exited/.test(line))
+          .slice(-15);
+        problems.push(
+          `${name} (${service.running ? 'running' : 'not running'}), last warnings:\n${warnings.join('\n')}`,
+        );
+      }
+    }
 
     return {
       fault: options.fault,

@@ -32,6 +32,10 @@ export class ServiceProcess {
     return new ServiceProcess(name, child);
   }
 
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   get pid(): number | undefined {
     return this.child.pid;
   }

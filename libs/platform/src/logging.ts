@@ -6,15 +6,52 @@ import type { Settings } from './settings.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** Never written, whatever the level: credentials. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+];
+
+type LoggedRequest = IncomingMessage & { id?: unknown; originalUrl?: string };
+/** What pino-http's standard serializer made of a response (it wraps ours). */
+interface SerializedResponse {
+  statusCode?: number;
+  headers?: Record<string, unknown>;
+}
 
 /**
  * pino for every service: JSON lines (pretty on a terminal), `service` on every line, and on HTTP requests a
- * `correlation_id` taken from `X-Request-Id` (or made up) and echoed back.
+ * `correlation_id` taken from `X-Request-Id` (or made up) and echoed back. A request is one short line at INFO
+ * (`GET /builds 200 3ms`, with its id); its headers only at DEBUG, and credentials never.
  */
 export function loggerParams(settings: Settings, service: string, unlogged: RouteInfo[] = []): Params {
+  const withHeaders = settings.log.level === 'debug' || settings.log.level === 'trace';
   const options = {
     level: settings.log.level,
     base: { service },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // The request's own logger carries only its id, not the whole request again.
+    quietReqLogger: true,
+    serializers: {
+      req: (req: LoggedRequest) => ({
+        id: req.id,
+        method: req.method,
+        url: req.originalUrl ?? req.url,
+        ...(withHeaders ? { headers: req.headers } : {}),
+      }),
+      res: (res: SerializedResponse) => ({
+        statusCode: res.statusCode,
+        ...(withHeaders ? { headers: res.headers } : {}),
+      }),
+    },
+    customSuccessMessage: (req: LoggedRequest, res: ServerResponse, ms: number) =>
+      `${req.method} ${req.originalUrl ?? req.url} ${res.statusCode} ${Math.round(ms)}ms`,
+    customErrorMessage: (req: LoggedRequest, res: ServerResponse, error: Error) =>
+      `${req.method} ${req.originalUrl ?? req.url} ${res.statusCode}: ${error.message}`,
+    customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
+      error || res.statusCode >= 500 ? 'warn' : 'info',
     transport: settings.log.pretty
       ? {
           target: 'pino-pretty',

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import { type Bus, releaseOrdered } from '#bus';
+import { type Bus, ORDERED_PULL_EXPIRES_MS, releaseOrdered } from '#bus';
 import { StoredEvent } from './stored-event.js';
 
 export type TailListener = (event: StoredEvent) => void;
@@ -19,8 +19,6 @@ export interface TailSubscription {
 
 /** Waits between attempts to (re)start the consumer: quick at first, since NATS is usually just back. */
 const RETRY_MS = [100, 250, 500, 1000, 2000];
-/** Pull expiry of the consumer; heartbeats come at half of it, so a stall is noticed within about this long. */
-const PULL_EXPIRES_MS = 5000;
 
 /**
  * The gateway's one live reader of a stream, shared by every SSE connection (SPEC 4.2 "scale"): an ordered
@@ -165,7 +163,7 @@ export class StreamTail {
       opt_start_seq: this.position + 1,
     });
     // A deep buffer: a burst reaches the gateway at once rather than in pulls of 100 (bench:fanout).
-    const messages = await consumer.consume({ expires: PULL_EXPIRES_MS, max_messages: 1000 });
+    const messages = await consumer.consume({ expires: ORDERED_PULL_EXPIRES_MS, max_messages: 1000 });
     const release = releaseOrdered(consumer, messages);
     this.current = { consumer, messages, release };
     if (this.stopped) return release();

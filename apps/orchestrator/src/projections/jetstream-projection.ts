@@ -10,7 +10,7 @@ import {
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ClassConstructor } from 'class-transformer';
 import { type Envelope, EnvelopeDto, type StreamRole, validatePlain } from '#contracts';
-import { type Bus, releaseOrdered, type StreamProvisioner } from '#bus';
+import { type Bus, ORDERED_PULL_EXPIRES_MS, releaseOrdered, type StreamProvisioner } from '#bus';
 import type { Settings } from '#platform';
 
 /** At most this many events go into one statement. */
@@ -189,6 +189,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     this.queuedSeq = this.appliedSeq;
     const messages = await consumer.consume({
       max_messages: BATCH,
+      expires: ORDERED_PULL_EXPIRES_MS,
       callback: (msg) => this.take(msg, generation),
     });
     this.release = releaseOrdered(consumer, messages);
