@@ -14,7 +14,6 @@ const at = (over: Partial<Parameters<typeof progressPercent>[0]>) =>
     wave_total: 2,
     turn: 1,
     turn_max: 5,
-    phase_status: 'in_progress',
     ...over,
   });
 
@@ -24,15 +23,28 @@ describe('progress_pct', () => {
     assert.equal(at({ status: 'completed', wave: 1, turn: 1 }), 100);
   });
 
-  it('grows with turns and waves and stays below 100 until completion', () => {
+  it('grows with turns and waves, the current turn counting half, and stays below 100 until completion', () => {
     const seen = [
       at({ wave: 1, turn: 1 }),
-      at({ wave: 1, turn: 1, phase_status: 'completed' }),
       at({ wave: 1, turn: 3 }),
+      at({ wave: 1, turn: 5 }),
       at({ wave: 2, turn: 1 }),
-      at({ wave: 2, turn: 5, phase_status: 'completed' }),
+      at({ wave: 2, turn: 5 }),
     ];
-    assert.deepEqual(seen, [5, 10, 25, 55, 99]);
+    assert.deepEqual(seen, [5, 25, 45, 55, 95]);
+  });
+
+  it('never goes back over a GuardKit build: Player then Coach in every turn, each phase started then done', () => {
+    const payloads = [];
+    for (let wave = 1; wave <= 2; wave++)
+      for (let turn = 1; turn <= 5; turn++)
+        for (const phase of ['Player Implementation', 'Coach Validation'])
+          for (const phase_status of ['in_progress', 'completed'])
+            payloads.push({ ...toPayload(wave, turn), phase, phase_status });
+    const bar = payloads.map((p) => toBuildStatusPayload(p, 'B').progress_pct);
+    for (let i = 1; i < bar.length; i++)
+      assert.ok(bar[i] >= bar[i - 1], `went back from ${bar[i - 1]} to ${bar[i]} at update ${i}`);
+    assert.equal(bar.at(-1), 95);
   });
 
   it('copes with counters out of range', () => {
@@ -41,6 +53,25 @@ describe('progress_pct', () => {
     assert.equal(at({ wave: 9, turn: 99 }), 99);
   });
 });
+
+/** A seed 001 progress file at a wave and turn (2 waves of 5 turns). */
+function toPayload(wave: number, turn: number) {
+  return {
+    build_type: 'task',
+    status: 'running' as const,
+    wave,
+    wave_total: 2,
+    task_id: 'B',
+    task_name: 'B',
+    turn,
+    turn_max: 5,
+    phase: '',
+    phase_status: '',
+    metrics: {},
+    started_at: '2026-11-26T10:00:00Z',
+    updated_at: '2026-11-26T10:00:00Z',
+  };
+}
 
 describe('toBuildStatusPayload', () => {
   const file = {

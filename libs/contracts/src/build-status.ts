@@ -4,6 +4,7 @@ import {
   IsIn,
   IsInt,
   IsNotEmpty,
+  IsNumber,
   IsObject,
   IsOptional,
   IsString,
@@ -28,12 +29,18 @@ export const TERMINAL_BUILD_STATUSES: ReadonlySet<string> = new Set<BuildStatus>
 /** What a progress file may say; `error` is GuardKit's older spelling of `failed`. */
 export const INPUT_BUILD_STATUSES = [...BUILD_STATUSES, 'error'] as const;
 
+const FINITE = { allowNaN: false, allowInfinity: false };
+
+/**
+ * Each metric is optional (a writer that has none yet leaves it out) and may be a fraction (elapsed_seconds is
+ * a clock difference, `245.37`); what is sent is kept as sent.
+ */
 export class BuildMetricsDto {
-  @IsInt() @Min(0) elapsed_seconds: number;
-  @IsInt() @Min(0) files_created: number;
-  @IsInt() @Min(0) files_modified: number;
-  @IsInt() @Min(0) tests_passed: number;
-  @IsInt() @Min(0) tests_total: number;
+  @IsOptional() @IsNumber(FINITE) @Min(0) elapsed_seconds?: number;
+  @IsOptional() @IsNumber(FINITE) @Min(0) files_created?: number;
+  @IsOptional() @IsNumber(FINITE) @Min(0) files_modified?: number;
+  @IsOptional() @IsNumber(FINITE) @Min(0) tests_passed?: number;
+  @IsOptional() @IsNumber(FINITE) @Min(0) tests_total?: number;
 }
 
 /** The fields a progress file and a published status share (seed 001); build_id and status differ. */
@@ -93,11 +100,11 @@ export interface BuildStatusCore {
   phase: string;
   phase_status: string;
   metrics: {
-    elapsed_seconds: number;
-    files_created: number;
-    files_modified: number;
-    tests_passed: number;
-    tests_total: number;
+    elapsed_seconds?: number;
+    files_created?: number;
+    files_modified?: number;
+    tests_passed?: number;
+    tests_total?: number;
     [extra: string]: unknown;
   };
   started_at: string;
@@ -129,21 +136,21 @@ export function buildEventType(status: BuildStatus, isFirstEvent: boolean): Buil
 }
 
 /**
- * 0 to 100. Completed is 100 and queued 0; otherwise the share of waves done, where the current wave counts
- * by its turns (a turn whose phase is in progress counts half). Never 100 before completion.
+ * 0 to 100 (docs/architecture.md, "Build progress"): 100 only when completed, 0 when queued or without waves,
+ * else `floor((waves done + (turn - 1/2) / turn_max) / wave_total * 100)`, at most 99: the current turn counts
+ * half. The phase and phase_status do not move it: GuardKit runs Player then Coach within a turn, each phase
+ * going in_progress then completed, and counting them sent the bar back at every Coach phase. So it never
+ * decreases while the wave and the turn go forward.
  */
 export function progressPercent(
-  p: Pick<BuildStatusPayload, 'status' | 'wave' | 'wave_total' | 'turn' | 'turn_max' | 'phase_status'>,
+  p: Pick<BuildStatusPayload, 'status' | 'wave' | 'wave_total' | 'turn' | 'turn_max'>,
 ): number {
   if (p.status === 'completed') return 100;
   if (p.status === 'queued' || p.wave_total <= 0) return 0;
   const wavesDone = Math.min(Math.max(p.wave - 1, 0), p.wave_total);
-  const turnShare =
-    p.turn_max > 0
-      ? Math.min(Math.max(p.turn - 1, 0) + (p.phase_status === 'completed' ? 1 : 0.5), p.turn_max) /
-        p.turn_max
-      : 0;
-  const pct = Math.floor(((wavesDone + Math.min(turnShare, 1)) / p.wave_total) * 100);
+  const turn = Math.min(Math.max(p.turn, 1), Math.max(p.turn_max, 1));
+  const turnShare = p.turn_max > 0 ? (turn - 0.5) / p.turn_max : 0;
+  const pct = Math.floor(((wavesDone + turnShare) / p.wave_total) * 100);
   return Math.min(Math.max(pct, 0), 99);
 }
 

@@ -52,10 +52,17 @@ const progressCorpus: [string, unknown, boolean][] = [
     .filter((key) => key !== 'build_id')
     .map((key): [string, unknown, boolean] => [`no ${key}`, without(valid, key), false]),
   ...Object.keys(valid['metrics'] as Doc).map((key): [string, unknown, boolean] => [
-    `no metrics.${key}`,
+    `no metrics.${key} (read as absent)`,
     { ...valid, metrics: without(valid['metrics'] as Doc, key) },
-    false,
+    true,
   ]),
+  ['metrics empty', { ...valid, metrics: {} }, true],
+  [
+    'metrics.elapsed_seconds as a fraction (a clock difference)',
+    metricsWith({ elapsed_seconds: 245.37 }),
+    true,
+  ],
+  ['metrics.tests_passed negative', metricsWith({ tests_passed: -1 }), false],
   ['wave as a string', { ...valid, wave: '1' }, false],
   ['turn as a fraction', { ...valid, turn: 2.5 }, false],
   ['turn negative', { ...valid, turn: -1 }, false],
