@@ -3,3 +3,4 @@ export * from './logging.js';
 export * from './platform.module.js';
 export * from './service.js';
 export * from './settings.js';
+export * from './preflight.js';

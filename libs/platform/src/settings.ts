@@ -55,6 +55,7 @@ class Environment {
   @IsOptional() @IsString() GATEWAY_HOST?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65_535) GATEWAY_PORT?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(65_535) HEALTH_PORT?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(600_000) SHUTDOWN_GRACE_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) SSE_HEARTBEAT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) SSE_RETRY_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) SSE_CLIENT_QUEUE_LIMIT?: number;
@@ -166,6 +167,8 @@ export interface Settings {
   };
   /** Where the orchestrator and the ingestor answer /healthz and /readyz; none when unset. */
   healthPort: number | undefined;
+  /** How long a stopping service may drain before it exits anyway. */
+  shutdownGraceMs: number;
   queues: {
     /** BullMQ's key prefix in Redis; tests use their own. */
     prefix: string;
@@ -295,6 +298,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       outboxMaxChars: raw.OUTBOX_MAX_CHARS ?? 10_000,
     },
     healthPort: raw.HEALTH_PORT,
+    shutdownGraceMs: raw.SHUTDOWN_GRACE_MS ?? 8000,
     queues: {
       prefix: raw.QUEUE_PREFIX ?? 'bull',
       keepFailed: {

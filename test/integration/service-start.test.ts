@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { eventually, freePort, ServiceProcess, type ServiceName, TestEnv } from '#test-support';
+
+/**
+ * Starting a service with something it needs missing: one line naming the service, the address and the setting
+ * to change, a documented exit code (docs/operations.md), and no retrying forever.
+ */
+describe('a service that cannot start says why, and exits', () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await TestEnv.create();
+  });
+  after(() => env?.cleanup());
+
+  async function startFailing(name: ServiceName, vars: Record<string, string>) {
+    const service = ServiceProcess.start(name, { ...env.processEnv(), LOG_FORMAT: 'json', ...vars });
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${name} still running:\n${service.output}`)), 15_000).unref(),
+    );
+    const { code } = await Promise.race([service.exited, timeout]);
+    const lines = service.output.trim().split('\n');
+    return { code, lines };
+  }
+
+  it('names Redis and REDIS_URL when Redis does not answer (exit 3)', async () => {
+    const port = await freePort();
+    const { code, lines } = await startFailing('orchestrator', { REDIS_URL: `redis://127.0.0.1:${port}` });
+    assert.equal(code, 3);
+    assert.deepEqual(lines, [
+      `orchestrator: Redis does not answer at 127.0.0.1:${port}: start it, or set REDIS_URL`,
+    ]);
+  });
+
+  it('names PostgreSQL and DATABASE_URL when PostgreSQL does not answer (exit 3)', async () => {
+    const port = await freePort();
+    const { code, lines } = await startFailing('orchestrator', {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/guardkit`,
+    });
+    assert.equal(code, 3);
+    assert.deepEqual(lines, [
+      `orchestrator: PostgreSQL does not answer at 127.0.0.1:${port}: start it, or set DATABASE_URL`,
+    ]);
+  });
+
+  it('names NATS and NATS_URL in one line, no stack trace (exit 3)', async () => {
+    const port = await freePort();
+    const { code, lines } = await startFailing('ingestor', { NATS_URL: `nats://127.0.0.1:${port}` });
+    assert.equal(code, 3);
+    assert.deepEqual(lines, [
+      `ingestor: NATS does not answer at nats://127.0.0.1:${port}: start it, or set NATS_URL`,
+    ]);
+  });
+
+  it('names the port and GATEWAY_PORT when the port is taken (exit 4)', async () => {
+    const port = await freePort();
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      const { code, lines } = await startFailing('gateway', { GATEWAY_PORT: String(port) });
+      assert.equal(code, 4);
+      assert.equal(
+        lines.filter((line) => line.startsWith('gateway:')).at(-1),
+        `gateway: failed to start: port ${port} is in use by another program: stop it, or set GATEWAY_PORT`,
+      );
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('names a progress folder that does not exist and GUARDKIT_PROGRESS_ROOTS (exit 4)', async () => {
+    const missing = join(env.root, 'no-such-folder');
+    const { code, lines } = await startFailing('ingestor', { GUARDKIT_PROGRESS_ROOTS: missing });
+    assert.equal(code, 4);
+    assert.deepEqual(lines, [
+      `ingestor: GUARDKIT_PROGRESS_ROOTS names ${missing}, which is not a folder: create it, or change the setting`,
+    ]);
+  });
+
+  it('ends on SIGTERM within SHUTDOWN_GRACE_MS, though Redis stopped answering while it ran', async () => {
+    // Redis through a proxy that goes silent on demand: connections stay open and nothing comes back.
+    const redis = new URL(env.vars['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+    const pairs: [Socket, Socket][] = [];
+    let silent = false;
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(redis.port || 6379), redis.hostname);
+      pairs.push([client, upstream]);
+      client.on('data', (chunk: Buffer) => silent || upstream.write(chunk));
+      upstream.on('data', (chunk: Buffer) => silent || client.write(chunk));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    const port = await freePort();
+    const healthPort = await freePort();
+    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    const service = ServiceProcess.start('orchestrator', {
+      ...env.processEnv(),
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      HEALTH_PORT: String(healthPort),
+      SHUTDOWN_GRACE_MS: '2000',
+    });
+    try {
+      await eventually(
+        async () =>
+          (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.ok
+            ? true
+            : undefined,
+        20_000,
+        'the orchestrator ready',
+      );
+      silent = true;
+      const asked = Date.now();
+      void service.stop();
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`still running:\n${service.output.slice(-2000)}`)), 10_000).unref(),
+      );
+      await Promise.race([service.exited, timeout]);
+      const took = Date.now() - asked;
+      assert.ok(took < 4000, `stopped ${took} ms after SIGTERM`);
+      assert.match(service.output, /still stopping after 2000 ms \(SHUTDOWN_GRACE_MS\); exiting now/);
+    } finally {
+      await service.kill();
+      for (const pair of pairs) for (const socket of pair) socket.destroy();
+      proxy.close();
+    }
+  });
+});
