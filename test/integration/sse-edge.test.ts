@@ -94,6 +94,17 @@ describe('SSE edge: resume judged per build, one reader per gateway', () => {
     resumed.close();
   });
 
+  it('tells a client of a build nobody has written yet that it waits, then streams it', async () => {
+    const client = await SseClient.open(`${baseUrl}/builds/NOT-YET/events`);
+    await client.waitFor(() =>
+      client.comments.includes('no events yet for build NOT-YET; waiting for its first'),
+    );
+    const seq = await env.publishStatus('NOT-YET', 1);
+    await client.waitForCount(1);
+    assert.deepEqual(client.ids, [seq]);
+    client.close();
+  });
+
   it('closes a multi-build stream when the last build ends, though the other ended before the resume point', async () => {
     await env.publishStatus('MULTI-A', 1);
     await env.publishStatus('MULTI-B', 1);
@@ -263,6 +274,14 @@ describe('SSE edge: NATS going away and coming back', () => {
       await nats.kill();
       await eventually(async () => ((await ready()) === 503 ? true : undefined), 5000, 'not ready');
       for (let probe = 0; probe < 5; probe++) assert.equal(await ready(), 503);
+      // REST blames NATS, not the orchestrator, and says when to try again
+      const rest = await fetch(`${baseUrl}/builds?limit=1`);
+      assert.equal(rest.status, 503);
+      assert.equal(rest.headers.get('retry-after'), '5');
+      assert.deepEqual(await rest.json(), {
+        error: 'BUS_UNAVAILABLE',
+        message: 'NATS is not reachable (reconnecting); builds.list could not be asked',
+      });
       // A browser opening the page now gets a stream, not an error it would never retry.
       during = await SseClient.open(`${baseUrl}/builds/OUTAGE/events`);
       assert.equal(during.status, 200, 'accepted while NATS is down');

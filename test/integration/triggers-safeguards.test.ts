@@ -33,6 +33,7 @@ describe('triggers: safeguards', () => {
 
   const errorOf = async (res: Response) => ({
     status: res.status,
+    retryAfter: res.headers.get('retry-after'),
     ...((await res.json()) as { error: string }),
   });
 
@@ -43,6 +44,7 @@ describe('triggers: safeguards', () => {
     const limited = await errorOf(await api.request('POST', '/triggers', body(11)));
     assert.equal(limited.status, 429);
     assert.equal(limited.error, 'TRIGGER_RATE_LIMITED');
+    assert.equal(limited.retryAfter, '60', 'a 429 says when to try again');
     // another thread of the same agent, and the same thread for another agent, are counted apart
     await api.create(api.trigger({ target_agent_id: 'busy', thread_id: 'rate-2' }));
     await api.create(api.trigger({ target_agent_id: 'other', thread_id: 'rate' }));

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { type Msg, type Subscription, RequestError, TimeoutError } from '@nats-io/nats-core';
 import { type ClassConstructor } from 'class-transformer';
 import {
+  BusUnavailableError,
   GuardkitError,
   RemoteError,
   type RpcMethod,
@@ -126,12 +127,15 @@ export class RpcClient {
   }
 
   private async callOnce<R>(method: RpcMethod, query: object): Promise<R> {
+    // NATS is away, not the orchestrator: say which, at once, rather than after a request timeout
+    if (!this.bus.isConnected()) throw natsAway(method);
     let msg: Msg;
     try {
       msg = await this.bus.nc.request(this.bus.subjects.rpc(method), JSON.stringify(query), {
         timeout: this.settings.nats.requestTimeoutMs,
       });
     } catch (error) {
+      if (!this.bus.isConnected()) throw natsAway(method, error);
       if (error instanceof RequestError || error instanceof TimeoutError) {
         throw new ServiceUnavailableError(`no answer from ${method}: is the orchestrator running?`, {
           cause: error,
@@ -143,4 +147,10 @@ export class RpcClient {
     if (reply.ok) return reply.result;
     throw new RemoteError(reply.error.code, reply.error.message);
   }
+}
+
+function natsAway(method: RpcMethod, cause?: unknown): BusUnavailableError {
+  return new BusUnavailableError(`NATS is not reachable (reconnecting); ${method} could not be asked`, {
+    cause,
+  });
 }

@@ -27,6 +27,15 @@ const STATUS_BY_CODE: Record<string, number> = {
   BUS_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
+/**
+ * When to try again: a rate limit counts the last minute (SPEC 5), so a minute is enough; an unavailable
+ * orchestrator or NATS is usually back within seconds.
+ */
+const RETRY_AFTER_SECONDS: Partial<Record<number, number>> = {
+  [HttpStatus.TOO_MANY_REQUESTS]: 60,
+  [HttpStatus.SERVICE_UNAVAILABLE]: 5,
+};
+
 /** SPEC 4.1: every error is JSON `{error, message}` with the status that fits. */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
@@ -36,13 +45,17 @@ export class ErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const req = host.switchToHttp().getRequest<Request>();
     const { status, body } = this.describe(unparseableBody(exception, req) ?? exception);
-    // An HttpException's status is deliberate (a failed readiness probe is a 503 each time): not an error here.
-    if (status >= 500 && !(exception instanceof HttpException))
-      this.logger.error({ err: exception }, 'request failed');
+    // Deliberate statuses (an HttpException such as a failed readiness probe) and outages that are logged once
+    // where they happen (NATS away, the orchestrator not answering: retryable) are not an error per request.
+    const expected =
+      exception instanceof HttpException || (exception instanceof GuardkitError && exception.retryable);
+    if (status >= 500 && !expected) this.logger.error({ err: exception }, 'request failed');
     if (res.headersSent) {
       res.end();
       return;
     }
+    const retryAfter = RETRY_AFTER_SECONDS[status];
+    if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
     res.status(status).json(body);
   }
 

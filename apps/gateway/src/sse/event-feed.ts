@@ -195,6 +195,10 @@ class FeedConnection {
     for (const { key, subject } of this.subjects()) {
       const latest = await this.feed.newest(key, subject);
       if (latest && latest.seq <= upTo) sources.push([latest]);
+      // An id nobody has written yet (a typo, or a build not started): say so rather than stay silent.
+      if (!latest && this.keys !== ALL_KEYS) {
+        this.sse.comment(`no events yet for ${this.feed.kind.label} ${key}; waiting for its first`);
+      }
     }
     return sources;
   }

@@ -118,6 +118,11 @@ export class SseConnection {
     return new Promise((resolve) => this.writableWaiters.push(resolve));
   }
 
+  /** A comment (`: text`): EventSource ignores it, a person reading curl sees it. */
+  comment(text: string): void {
+    if (!this.blocked && !this.closed) this.write(Buffer.from(`: ${text.replace(/\r?\n/g, ' ')}\n\n`));
+  }
+
   /** A `: ping` comment, unless the client is behind (then it has bytes to read anyway). */
   ping(): void {
     if (!this.blocked && !this.closed) this.write(PING);
