@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { INestApplicationContext } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
 import { type BuildStatusPayload, progressPercent } from '#contracts';
+import { ManualClock } from '#platform';
 import { eventually, progressUpdate, TestEnv } from '#test-support';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 
@@ -126,5 +127,45 @@ describe('build projection into PostgreSQL', () => {
       error: { code: string };
     }>();
     assert.deepEqual([garbage.ok, garbage.error.code], [false, 'INVALID_PAYLOAD']);
+  });
+});
+
+describe('a build that stops writing is shown stale', () => {
+  let env: TestEnv;
+  let orchestrator: INestApplicationContext | undefined;
+  const clock = new ManualClock();
+
+  before(async () => {
+    env = await TestEnv.create({ BUILD_STALE_MINUTES: '30' });
+    orchestrator = await createOrchestrator(env.settings, { clock });
+  });
+  after(() => env?.cleanup(orchestrator));
+
+  const view = async (buildId: string) => {
+    const { nc } = await env.nats();
+    const reply = await nc.request(env.subjects.rpc('builds.get'), JSON.stringify({ build_id: buildId }));
+    return reply.json<{ result: { stale: boolean; status: string; received_at: string } }>().result;
+  };
+
+  it('after BUILD_STALE_MINUTES without an event while running, and never once it ended', async () => {
+    await env.publishStatus('QUIET', 1, { updated_at: '2020-01-01T00:00:00Z' }); // a writer's clock far off
+    await env.publishStatus('DONE', 1, { status: 'completed' });
+    const quiet = await eventually(async () => (await view('QUIET').catch(() => undefined)) ?? undefined);
+    await eventually(async () => ((await view('DONE').catch(() => undefined)) ? true : undefined));
+    assert.equal(quiet.stale, false, "judged by when it was received, not by the writer's updated_at");
+    assert.ok(Math.abs(Date.parse(quiet.received_at) - Date.now()) < 60_000);
+    clock.advance(29 * 60_000);
+    assert.equal((await view('QUIET')).stale, false);
+    clock.advance(2 * 60_000);
+    assert.equal((await view('QUIET')).stale, true, 'running, and nothing for 31 minutes');
+    assert.equal((await view('DONE')).stale, false, 'a finished build is never stale');
+    const { nc } = await env.nats();
+    const page = (await nc.request(env.subjects.rpc('builds.list'), JSON.stringify({}))).json<{
+      result: { items: { build_id: string; stale: boolean }[] };
+    }>().result;
+    assert.deepEqual(page.items.map((b) => [b.build_id, b.stale]).sort(), [
+      ['DONE', false],
+      ['QUIET', true],
+    ]);
   });
 });

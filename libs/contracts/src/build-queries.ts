@@ -38,6 +38,10 @@ export interface BuildView {
   project: string | null;
   started_at: string | null;
   updated_at: string;
+  /** When the latest status was stored (UTC), whatever clock its writer used. */
+  received_at: string;
+  /** Not finished, and nothing received for BUILD_STALE_MINUTES: the writer may have stopped (derived, never written). */
+  stale: boolean;
   last_event_id: number;
   latest: BuildStatusPayload;
 }

@@ -56,6 +56,7 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65_535) GATEWAY_PORT?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(65_535) HEALTH_PORT?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(600_000) SHUTDOWN_GRACE_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(525_600) BUILD_STALE_MINUTES?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) SSE_HEARTBEAT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000) SSE_RETRY_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) SSE_CLIENT_QUEUE_LIMIT?: number;
@@ -169,6 +170,8 @@ export interface Settings {
   healthPort: number | undefined;
   /** How long a stopping service may drain before it exits anyway. */
   shutdownGraceMs: number;
+  /** A running build with nothing received for this long is shown `stale`. */
+  buildStaleMinutes: number;
   queues: {
     /** BullMQ's key prefix in Redis; tests use their own. */
     prefix: string;
@@ -299,6 +302,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     },
     healthPort: raw.HEALTH_PORT,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_MS ?? 8000,
+    buildStaleMinutes: raw.BUILD_STALE_MINUTES ?? 30,
     queues: {
       prefix: raw.QUEUE_PREFIX ?? 'bull',
       keepFailed: {

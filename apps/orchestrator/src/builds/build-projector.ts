@@ -39,18 +39,19 @@ export class BuildProjector extends JetStreamProjection {
   }
 
   protected write(batch: JsMsg[]): ProjectionWrite {
-    const latest = new Map<string, { seq: number; event: Envelope<BuildStatusPayload> }>();
+    const latest = new Map<string, { seq: number; event: Envelope<BuildStatusPayload>; received: string }>();
     for (const msg of batch) {
       const event = this.decode(msg);
-      if (event) latest.set(event.payload.build_id, { seq: msg.seq, event });
+      if (event) latest.set(event.payload.build_id, { seq: msg.seq, event, received: storedAt(msg) });
     }
-    const rows = [...latest.values()].map(({ seq, event }) => ({
+    const rows = [...latest.values()].map(({ seq, event, received }) => ({
       build_id: event.payload.build_id,
       status: event.payload.status,
       project: event.project ?? null,
       progress_pct: event.payload.progress_pct,
       started_at: event.payload.started_at,
       updated_at: event.payload.updated_at,
+      received_at: received,
       last_seq: seq,
       latest: event.payload,
     }));
@@ -58,13 +59,15 @@ export class BuildProjector extends JetStreamProjection {
       ctes: `incoming AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            build_id text, status text, project text, progress_pct smallint, started_at timestamptz,
-           updated_at timestamptz, last_seq bigint, latest jsonb)
+           updated_at timestamptz, received_at timestamptz, last_seq bigint, latest jsonb)
        ), upserted AS (
-         INSERT INTO builds (build_id, status, project, progress_pct, started_at, updated_at, last_seq, latest)
-         SELECT build_id, status, project, progress_pct, started_at, updated_at, last_seq, latest FROM incoming
+         INSERT INTO builds (build_id, status, project, progress_pct, started_at, updated_at, received_at,
+                             last_seq, latest)
+         SELECT build_id, status, project, progress_pct, started_at, updated_at, received_at, last_seq, latest
+           FROM incoming
          ON CONFLICT (build_id) DO UPDATE SET
            status = EXCLUDED.status, project = EXCLUDED.project, progress_pct = EXCLUDED.progress_pct,
-           started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+           started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at, received_at = EXCLUDED.received_at,
            last_seq = EXCLUDED.last_seq, latest = EXCLUDED.latest
          WHERE builds.last_seq < EXCLUDED.last_seq
          RETURNING 1
@@ -90,4 +93,9 @@ export class BuildProjector extends JetStreamProjection {
       payload: toBuildStatusPayload(event.payload as ProgressFileDto & Record<string, unknown>, buildId),
     };
   }
+}
+
+/** When the stream stored a message (its own clock, in UTC). */
+function storedAt(msg: JsMsg): string {
+  return new Date(Math.floor(msg.info.timestampNanos / 1_000_000)).toISOString();
 }

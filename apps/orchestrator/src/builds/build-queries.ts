@@ -1,4 +1,4 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type Repository } from 'typeorm';
 import {
@@ -8,9 +8,11 @@ import {
   GetBuildQuery,
   ListBuildsQuery,
   NotFoundError,
+  TERMINAL_BUILD_STATUSES,
   ValidationError,
 } from '#contracts';
 import { RpcServer } from '#bus';
+import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { BuildEntity } from './build.entity.js';
 
 /** Answers the gateway's build queries (`guardkit.rpc.builds.*`) from the projection. */
@@ -19,6 +21,8 @@ export class BuildQueries implements OnModuleInit {
   constructor(
     private readonly rpc: RpcServer,
     @InjectRepository(BuildEntity) private readonly builds: Repository<BuildEntity>,
+    @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   onModuleInit(): void {
@@ -40,7 +44,7 @@ export class BuildQueries implements OnModuleInit {
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
-      items: page.map(toView),
+      items: page.map((row) => this.toView(row)),
       next_cursor: rows.length > limit && last ? encodeCursor(last.lastSeq) : null,
     };
   }
@@ -48,21 +52,24 @@ export class BuildQueries implements OnModuleInit {
   async get(buildId: string): Promise<BuildView> {
     const row = await this.builds.findOneBy({ buildId });
     if (!row) throw new NotFoundError(`no build ${buildId}`);
-    return toView(row);
+    return this.toView(row);
   }
-}
 
-function toView(row: BuildEntity): BuildView {
-  return {
-    build_id: row.buildId,
-    status: row.status,
-    progress_pct: row.progressPct,
-    project: row.project,
-    started_at: row.startedAt?.toISOString() ?? null,
-    updated_at: row.updatedAt.toISOString(),
-    last_event_id: row.lastSeq,
-    latest: row.latest,
-  };
+  private toView(row: BuildEntity): BuildView {
+    const quietFor = this.clock.now().getTime() - row.receivedAt.getTime();
+    return {
+      build_id: row.buildId,
+      status: row.status,
+      progress_pct: row.progressPct,
+      project: row.project,
+      started_at: row.startedAt?.toISOString() ?? null,
+      updated_at: row.updatedAt.toISOString(),
+      received_at: row.receivedAt.toISOString(),
+      stale: !TERMINAL_BUILD_STATUSES.has(row.status) && quietFor > this.settings.buildStaleMinutes * 60_000,
+      last_event_id: row.lastSeq,
+      latest: row.latest,
+    };
+  }
 }
 
 function encodeCursor(seq: number): string {

@@ -16,6 +16,8 @@ export class BuildEntity {
   @Column({ name: 'progress_pct', type: 'smallint' }) progressPct: number;
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt: Date | null;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
+  /** When the stream stored the latest status: what `stale` is judged by. */
+  @Column({ name: 'received_at', type: 'timestamptz' }) receivedAt: Date;
   /** Stream sequence of the status event shown; an older event never overwrites a newer one. */
   @Column({ name: 'last_seq', type: 'bigint', transformer: bigintAsNumber }) lastSeq: number;
   @Column({ type: 'jsonb' }) latest: BuildStatusPayload;

@@ -6,6 +6,7 @@ import { CreateBuilds1764000000000 } from './migrations/1764000000000-create-bui
 import { CreateOutboxMessages1764100000000 } from './migrations/1764100000000-create-outbox-messages.js';
 import { CreateTriggers1764200000000 } from './migrations/1764200000000-create-triggers.js';
 import { Reliability1764300000000 } from './migrations/1764300000000-reliability.js';
+import { BuildReceivedAt1764400000000 } from './migrations/1764400000000-build-received-at.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   CreateOutboxMessages1764100000000,
   CreateTriggers1764200000000,
   Reliability1764300000000,
+  BuildReceivedAt1764400000000,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */
