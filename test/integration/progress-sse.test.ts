@@ -146,6 +146,21 @@ describe('GuardKit progress.json to SSE, through the real services', () => {
     );
     assert.equal((await stored('TASK-BAD')).length, 0, 'nothing invalid reached the build subject');
 
+    // the same two, newest first, over REST
+    const listed = (await (await fetch(`${stack.baseUrl}/ingest/rejections?limit=2`)).json()) as {
+      items: { path: string; reason: string; problems: string[]; seq: number; received_at: string }[];
+    };
+    assert.deepEqual(
+      listed.items.map((r) => [r.path, r.reason.includes('schema') ? 'schema' : r.reason]),
+      [
+        [join(dir, 'progress.json'), 'schema'],
+        [join(dir, 'progress.json'), 'not JSON'],
+      ],
+    );
+    assert.ok(listed.items[0].seq > listed.items[1].seq);
+    assert.ok(Math.abs(Date.parse(listed.items[0].received_at) - Date.now()) < 60_000);
+    assert.equal((await fetch(`${stack.baseUrl}/ingest/rejections?limit=0`)).status, 400);
+
     const writer = new ProgressFileWriter(env.root, 'TASK-BAD');
     await writeAndWait(writer, progressUpdate(2));
     const client = await SseClient.open(`${stack.baseUrl}/builds/TASK-BAD/events`);

@@ -14,6 +14,7 @@ import { BuildsController } from './builds/builds.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
 import { MetricsController } from './metrics/metrics.js';
+import { RejectionsController } from './ingest/rejections.controller.js';
 import { OutboxController } from './outbox/outbox.controller.js';
 import { SseHub } from './sse/sse-hub.js';
 import { SseModule } from './sse/sse.module.js';
@@ -70,6 +71,7 @@ export class GatewayModule {
       controllers: [
         BuildsController,
         OutboxController,
+        RejectionsController,
         TriggersController,
         SessionsController,
         MetricsController,

@@ -1,6 +1,18 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { Equals, IsNotEmpty, IsObject, IsOptional, IsString, Matches } from 'class-validator';
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  Equals,
+  IsInt,
+  IsNotEmpty,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
 import { ISO_DATE_TIME_PATTERN } from './validation.js';
 
 export const ENVELOPE_VERSION = '1.0';
@@ -53,6 +65,23 @@ export function createEnvelope<P extends object>(fields: {
   if (fields.project !== undefined) envelope.project = fields.project;
   if (fields.correlation_id !== undefined) envelope.correlation_id = fields.correlation_id;
   return envelope;
+}
+
+/** `GET /ingest/rejections`: the newest N files the ingestor refused, newest first. */
+export class ListRejectionsQuery {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+}
+
+/** One refused file as `GET /ingest/rejections` shows it: the rejection, its event id and when it was stored. */
+export interface RejectionView extends IngestRejectedPayload {
+  seq: number;
+  received_at: string;
 }
 
 /** The payload of `guardkit.ingest.rejected`: a file the ingestor refused and why. */
