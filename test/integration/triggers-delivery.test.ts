@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ServiceMetrics } from '#health';
 import type { Envelope, TriggerStatusPayload } from '#contracts';
 import { eventually, SseClient, Stack, TestEnv, TmuxServer, TriggerApi } from '#test-support';
 
@@ -52,6 +53,14 @@ describe('triggers: delivery into tmux and the fallback chain', () => {
     await eventually(async () =>
       (await tmux.capture('agent-live')).match(/run the tests/g)?.length === 2 ? true : undefined,
     );
+
+    // the hop is timed, and the trigger counted by state and decision
+    const metrics = await stack.orchestrator!.get(ServiceMetrics).scrape();
+    assert.match(
+      metrics,
+      /^guardkit_trigger_attempt_duration_seconds_count\{step="deliver",result="delivered"\} [1-9]/m,
+    );
+    assert.match(metrics, /^guardkit_triggers\{state="delivered",decision="deliver"\} [1-9]/m);
   });
 
   it('publishes every state change on guardkit.triggers.<id>.status and streams them over SSE', async () => {

@@ -6,14 +6,13 @@ import { Logger } from 'nestjs-pino';
 import { describeValidationErrors, ValidationError } from '#contracts';
 import { BusModule } from '#bus';
 import { PlatformModule, type Settings } from '#platform';
-import { HealthModule, READINESS_CHECKS } from '#health';
+import { HealthModule, MetricsModule, READINESS_CHECKS, ServiceMetrics } from '#health';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
 import { BoardModule } from './board/board.module.js';
 import { BuildsController } from './builds/builds.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
-import { MetricsController } from './metrics/metrics.js';
 import { RejectionsController } from './ingest/rejections.controller.js';
 import { OutboxController } from './outbox/outbox.controller.js';
 import { SseHub } from './sse/sse-hub.js';
@@ -65,6 +64,7 @@ export class GatewayModule {
         BusModule.forRoot('gateway'),
         QueuesModule.forRoot(),
         BoardModule,
+        MetricsModule.forRoot('gateway'),
         SseModule,
         HealthModule.forRoot(readinessChecks, [SseModule]),
       ],
@@ -74,7 +74,6 @@ export class GatewayModule {
         RejectionsController,
         TriggersController,
         SessionsController,
-        MetricsController,
         DashboardController,
       ],
       providers: [
@@ -91,6 +90,7 @@ export async function createGateway(settings: Settings): Promise<NestExpressAppl
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use(app.get(ServiceMetrics).http);
   serveOpenApi(app);
   await app.listen(settings.gateway.port, settings.gateway.host);
   const url = await app.getUrl();

@@ -1,11 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { BusModule } from '#bus';
-import { HealthModule, startHeadless } from '#health';
+import { HealthModule, MetricsModule, startHeadless } from '#health';
 import { PlatformModule, type Settings } from '#platform';
 import { OutboxIngestor } from './outbox/outbox-ingestor.js';
 import { OutboxWatcher } from './outbox/outbox-watcher.js';
 import { ProgressIngestor } from './progress/progress-ingestor.js';
 import { ProgressWatcher } from './progress/progress-watcher.js';
+import { IngestMetrics } from './ingest-metrics.js';
 import { RejectionPublisher } from './rejections.js';
 
 @Module({})
@@ -16,9 +17,17 @@ export class IngestorModule {
       imports: [
         PlatformModule.forRoot(settings, 'ingestor'),
         BusModule.forRoot('ingestor'),
+        MetricsModule.forRoot('ingestor'),
         HealthModule.forRoot(),
       ],
-      providers: [RejectionPublisher, ProgressIngestor, ProgressWatcher, OutboxIngestor, OutboxWatcher],
+      providers: [
+        IngestMetrics,
+        RejectionPublisher,
+        ProgressIngestor,
+        ProgressWatcher,
+        OutboxIngestor,
+        OutboxWatcher,
+      ],
     };
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { createEnvelope, type IngestRejectedPayload } from '#contracts';
 import { Bus, EventPublisher } from '#bus';
+import { IngestMetrics } from './ingest-metrics.js';
 
 export const INGESTOR_SOURCE_ID = 'guardkit-ingestor';
 
@@ -13,9 +14,11 @@ export class RejectionPublisher {
   constructor(
     private readonly bus: Bus,
     private readonly publisher: EventPublisher,
+    private readonly metrics: IngestMetrics,
   ) {}
 
   async reject(rejection: IngestRejectedPayload): Promise<void> {
+    this.metrics.taken(rejection.bridge, 'rejected');
     this.logger.warn(
       { path: rejection.path, reason: rejection.reason, problems: rejection.problems },
       `rejected ${rejection.bridge} file`,

@@ -4,7 +4,7 @@ import { HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus
 import type { Queue } from 'bullmq';
 import { TRIGGERS_QUEUE } from '#contracts';
 import { BusModule } from '#bus';
-import { HealthModule, READINESS_CHECKS, startHeadless } from '#health';
+import { HealthModule, MetricsModule, READINESS_CHECKS, startHeadless } from '#health';
 import { type Clock, PlatformModule, type Settings, systemClock } from '#platform';
 import { QueuesModule } from '#queues';
 import { BuildsModule } from './builds/builds.module.js';
@@ -52,6 +52,7 @@ export class OrchestratorModule {
         OutboxModule,
         RetentionModule,
         TriggersModule.forRoot(settings, options.deliveryAdapter),
+        MetricsModule.forRoot('orchestrator'),
         HealthModule.forRoot(readinessChecks),
       ],
     };

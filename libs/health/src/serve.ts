@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import type { DynamicModule } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
+import { ServiceMetrics } from './service-metrics.js';
 
 /**
  * Starts a service that has no API of its own (orchestrator, ingestor). With `healthPort` it answers
@@ -11,6 +12,7 @@ export async function startHeadless(module: DynamicModule, healthPort: number | 
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use(app.get(ServiceMetrics).http);
   if (healthPort === undefined) await app.init();
   else await app.listen(healthPort, '0.0.0.0');
   return app;

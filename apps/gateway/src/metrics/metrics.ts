@@ -1,6 +1,6 @@
-import { Controller, Get, Header, Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ApiTags } from '@nestjs/swagger';
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ServiceMetrics } from '#health';
 
 /** What the SSE hub shows the metrics, read at each scrape. */
 export interface SseGauges {
@@ -9,7 +9,7 @@ export interface SseGauges {
   live(): { stream: string; flowing: boolean }[];
 }
 
-/** The gateway's Prometheus metrics, on a registry of its own (several gateways may share a process in tests). */
+/** The gateway's SSE metrics, on a registry of their own that the service's `/metrics` includes. */
 @Injectable()
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -81,8 +81,8 @@ export class GatewayMetrics {
     },
   });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'guardkit_gateway_' });
+  constructor(service: ServiceMetrics) {
+    service.include(this.registry);
   }
 
   countSent(stream: string, event: string): void {
@@ -112,17 +112,5 @@ export class GatewayMetrics {
       },
     });
     return histogram;
-  }
-}
-
-@Controller()
-@ApiTags('metrics')
-export class MetricsController {
-  constructor(private readonly metrics: GatewayMetrics) {}
-
-  @Get('metrics')
-  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  scrape(): Promise<string> {
-    return this.metrics.registry.metrics();
   }
 }

@@ -5,6 +5,7 @@ import { createEnvelope, GuardkitError, OUTBOX_ROLES, type OutboxMessagePayload 
 import { Bus, EventPublisher } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
+import { IngestMetrics } from '../ingest-metrics.js';
 import { INGESTOR_SOURCE_ID, RejectionPublisher } from '../rejections.js';
 import {
   byOutboxOrder,
@@ -72,6 +73,7 @@ export class OutboxIngestor {
     private readonly bus: Bus,
     private readonly publisher: EventPublisher,
     private readonly rejections: RejectionPublisher,
+    private readonly metrics: IngestMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
@@ -222,6 +224,7 @@ export class OutboxIngestor {
       const age = Date.now() - ready.mtimeMs;
       if (age < OUTBOX_SETTLE_MS) return new NotSettled(OUTBOX_SETTLE_MS - age + 10);
       this.logger.log({ source: source.name, file: file.name }, 'empty outbox file: nothing to publish');
+      this.metrics.taken('outbox', 'empty');
       await this.finish(dir, file.name, path);
       return undefined;
     }
@@ -247,6 +250,7 @@ export class OutboxIngestor {
       { msgId: messageId, headers: { [OUTBOX_FILE_HEADER]: marker } },
     );
     this.publishedNotMoved.set(path, marker);
+    this.metrics.published('outbox', ready.mtimeMs);
     await this.finishBehind(dir, file.name, path);
     return undefined;
   }

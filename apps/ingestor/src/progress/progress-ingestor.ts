@@ -5,6 +5,7 @@ import { buildEventType, type BuildStatusPayload, createEnvelope } from '#contra
 import { Bus, EventPublisher } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
+import { IngestMetrics } from '../ingest-metrics.js';
 import { INGESTOR_SOURCE_ID, RejectionPublisher } from '../rejections.js';
 import { type FileStamp, readProgressFile } from './progress-file.js';
 
@@ -42,6 +43,7 @@ export class ProgressIngestor {
     private readonly bus: Bus,
     private readonly publisher: EventPublisher,
     private readonly rejections: RejectionPublisher,
+    private readonly metrics: IngestMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
@@ -98,7 +100,7 @@ export class ProgressIngestor {
           this.forget(path);
           return;
         case 'valid':
-          await this.publish(path, read.payload, read.payloadSha256);
+          await this.publish(path, read.payload, read.payloadSha256, read.stamp.mtimeMs);
           this.buildOf.set(path, read.payload.build_id);
           this.lastRejected.delete(path);
           this.stamps.set(path, read.stamp);
@@ -116,7 +118,12 @@ export class ProgressIngestor {
     }
   }
 
-  private async publish(path: string, payload: BuildStatusPayload, hash: string): Promise<void> {
+  private async publish(
+    path: string,
+    payload: BuildStatusPayload,
+    hash: string,
+    writtenAtMs: number,
+  ): Promise<void> {
     const buildId = payload.build_id;
     const subject = this.bus.subjects.buildStatus(buildId);
     let previous = this.lastPublished.get(buildId);
@@ -130,6 +137,7 @@ export class ProgressIngestor {
     }
     if (previous === hash) {
       this.lastPublished.set(buildId, hash);
+      this.metrics.taken('progress', 'unchanged');
       return;
     }
     const messageId = `progress-${buildId}-${hash.slice(0, 32)}`;
@@ -146,6 +154,7 @@ export class ProgressIngestor {
       headers: { [CONTENT_HASH_HEADER]: hash },
     });
     this.lastPublished.set(buildId, hash);
+    this.metrics.published('progress', writtenAtMs);
     this.logger.debug(
       { build_id: buildId, seq: ack.seq, status: payload.status, duplicate: ack.duplicate },
       'published build status',

@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { type BuildStatusPayload, type Envelope, ProgressFileDto, toBuildStatusPayload } from '#contracts';
 import { Bus, StreamProvisioner } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
+import { ServiceMetrics } from '#health';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
 
 export const BUILDS_PROJECTION = 'builds';
@@ -25,8 +26,9 @@ export class BuildProjector extends JetStreamProjection {
     @InjectDataSource() db: DataSource,
     @Inject(SETTINGS) settings: Settings,
     provisioner: StreamProvisioner,
+    metrics: ServiceMetrics,
   ) {
-    super(bus, db, settings, provisioner);
+    super(bus, db, settings, provisioner, metrics);
   }
 
   /** Sequences of the old stream mean nothing in the new one: the next event of each build wins. */

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { OutboxMessagePayloadDto } from '#contracts';
 import { Bus, StreamProvisioner } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
+import { ServiceMetrics } from '#health';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
 
 /**
@@ -21,8 +22,9 @@ export class OutboxProjector extends JetStreamProjection {
     @InjectDataSource() db: DataSource,
     @Inject(SETTINGS) settings: Settings,
     provisioner: StreamProvisioner,
+    metrics: ServiceMetrics,
   ) {
-    super(bus, db, settings, provisioner);
+    super(bus, db, settings, provisioner, metrics);
   }
 
   /** Rows are keyed by message id, not by sequence: nothing ties them to the old stream. */

@@ -12,6 +12,7 @@ import type { ClassConstructor } from 'class-transformer';
 import { type Envelope, EnvelopeDto, type StreamRole, validatePlain } from '#contracts';
 import { type Bus, ORDERED_PULL_EXPIRES_MS, releaseOrdered, type StreamProvisioner } from '#bus';
 import type { Settings } from '#platform';
+import type { ServiceMetrics } from '#health';
 
 /** At most this many events go into one statement. */
 const BATCH = 256;
@@ -76,7 +77,18 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     protected readonly db: DataSource,
     protected readonly settings: Settings,
     private readonly provisioner: StreamProvisioner,
-  ) {}
+    metrics: ServiceMetrics,
+  ) {
+    metrics.sample(
+      'guardkit_projection_lag_events',
+      'Events on the stream not yet applied to PostgreSQL, by projection',
+      ['projection'],
+      async (set) => {
+        const { state } = await this.bus.jsm.streams.info(this.stream);
+        set({ projection: this.projection }, Math.max(0, state.last_seq - this.appliedSeq));
+      },
+    );
+  }
 
   private get stream(): string {
     return this.bus.subjects.streamName(this.streamRole);

@@ -250,6 +250,13 @@ export class TriggerLedger {
     Object.assign(attempt, { ...outcome, finishedAt });
   }
 
+  /** How many triggers are in each state, by decision (for the metrics). */
+  async countByStateAndDecision(): Promise<{ state: string; decision: string; count: number }[]> {
+    return this.manager.query(
+      `SELECT state, decision, count(*)::int AS count FROM trigger_jobs GROUP BY state, decision`,
+    );
+  }
+
   attempts(triggerId: string): Promise<TriggerAttemptEntity[]> {
     return this.manager.find(TriggerAttemptEntity, { where: { triggerId }, order: { attempt: 'ASC' } });
   }

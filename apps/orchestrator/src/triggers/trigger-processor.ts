@@ -16,6 +16,7 @@ import {
 } from './delivery/delivery.js';
 import { DrainingWorkerHost } from './draining-worker-host.js';
 import { type AttemptOutcome, type TriggerChange, TriggerLedger } from './trigger-ledger.js';
+import { TriggerMetrics } from './trigger-metrics.js';
 import { collisionVerdict, isStale, resumeOrSpawn } from './trigger-policy.js';
 import { TriggerQueue, type TriggerJobData } from './trigger-queue.js';
 import { TriggerService } from './trigger-service.js';
@@ -58,6 +59,7 @@ export class TriggerProcessor extends DrainingWorkerHost {
 
   constructor(
     private readonly ledger: TriggerLedger,
+    private readonly metrics: TriggerMetrics,
     private readonly queue: TriggerQueue,
     private readonly service: TriggerService,
     private readonly sessions: SessionRegistry,
@@ -311,6 +313,7 @@ export class TriggerProcessor extends DrainingWorkerHost {
     change: TriggerChange,
   ): Promise<void> {
     await this.recorded(() => this.ledger.settle(attempt, outcome, trigger, change), trigger.triggerId);
+    this.metrics.attemptFinished(attempt);
   }
 
   private async recorded(write: () => Promise<void>, triggerId: string): Promise<void> {
@@ -361,6 +364,7 @@ export class TriggerProcessor extends DrainingWorkerHost {
       details: { ...details, message },
     };
     await this.recorded(() => this.ledger.finishAttempt(attempt, outcome), attempt.triggerId);
+    this.metrics.attemptFinished(attempt);
   }
 
   /** What resume and spawn commands receive, as environment variables. */

@@ -13,6 +13,7 @@ import { TmuxAdapter } from './delivery/tmux-adapter.js';
 import { DeadLetterProcessor } from './dead-letter-processor.js';
 import { TriggerDispatcher } from './trigger-dispatcher.js';
 import { TriggerLedger } from './trigger-ledger.js';
+import { TriggerMetrics } from './trigger-metrics.js';
 import { retryDelay } from './trigger-policy.js';
 import { TriggerProcessor } from './trigger-processor.js';
 import { TriggerQueue } from './trigger-queue.js';
@@ -47,6 +48,7 @@ export class TriggersModule {
         AuditLog,
         CommandRunner,
         TriggerLedger,
+        TriggerMetrics,
         TriggerQueue,
         TriggerDispatcher,
         TriggerService,

@@ -1,0 +1,125 @@
+import { Controller, type DynamicModule, Get, Header, Inject, Injectable, Module } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Sets a sampled gauge's values for one part: `set({projection: 'builds'}, 12)`. */
+export type Sampler = (set: (labels: Record<string, string>, value: number) => void) => Promise<void> | void;
+
+/** Injection token of the service's name, which prefixes its process metrics. */
+export const SERVICE_NAME = Symbol('SERVICE_NAME');
+
+/**
+ * A service's Prometheus registry: one per service instance (several may share a process in tests), with the
+ * process metrics under `guardkit_<service>_` and HTTP RED metrics for what the service answers. Each part of
+ * the service registers its own metrics here (docs/operations.md lists them all).
+ */
+@Injectable()
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'guardkit_http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
+  });
+  private readonly durations = new Histogram({
+    name: 'guardkit_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method and route (SSE streams are not timed: see guardkit_sse_*)',
+    labelNames: ['method', 'route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** The registries of the service's parts, scraped together with this one. */
+  private readonly parts: Registry[] = [];
+
+  constructor(@Inject(SERVICE_NAME) service: string) {
+    collectDefaultMetrics({ register: this.registry, prefix: `guardkit_${service}_` });
+  }
+
+  private readonly sampled = new Map<string, Sampler[]>();
+
+  /**
+   * A gauge read at each scrape from every part that samples it, each setting its own label values (the lag
+   * of each projection, say). A sampler that fails (a dependency away) leaves its series out of that scrape.
+   */
+  sample(name: string, help: string, labelNames: string[], sampler: Sampler): void {
+    let samplers = this.sampled.get(name);
+    if (!samplers) {
+      const all: Sampler[] = (samplers = []);
+      const gauge: Gauge = new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect: async () => {
+          gauge.reset();
+          for (const read of all)
+            await Promise.resolve(read((labels, value) => gauge.set(labels, value))).catch(() => undefined);
+        },
+      });
+      this.sampled.set(name, samplers);
+    }
+    samplers.push(sampler);
+  }
+
+  /** Adds a part's own registry to what `/metrics` shows. */
+  include(registry: Registry): void {
+    this.parts.push(registry);
+  }
+
+  /** Every metric of the service, in the Prometheus text format. */
+  scrape(): Promise<string> {
+    return Registry.merge([this.registry, ...this.parts]).metrics();
+  }
+
+  /**
+   * Express middleware counting every request once it is answered. The route is the matched pattern
+   * (`/builds/:id`), never the raw path, so the number of series stays bounded.
+   */
+  readonly http = (req: Request, res: Response, next: NextFunction): void => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const route = routeOf(req);
+      this.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      const type = res.getHeader('content-type');
+      if (typeof type !== 'string' || !type.startsWith('text/event-stream'))
+        this.durations.observe({ method: req.method, route }, (performance.now() - started) / 1000);
+    });
+    next();
+  };
+}
+
+function routeOf(req: Request): string {
+  const route = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof route === 'string') return `${req.baseUrl}${route}`;
+  return 'unmatched';
+}
+
+@Controller()
+@ApiTags('metrics')
+export class MetricsController {
+  constructor(private readonly metrics: ServiceMetrics) {}
+
+  @Get('metrics')
+  @ApiOperation({ summary: 'Prometheus metrics of this service' })
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  scrape(): Promise<string> {
+    return this.metrics.scrape();
+  }
+}
+
+/** The service's metrics registry for every module of it, and `GET /metrics`. */
+@Module({})
+export class MetricsModule {
+  static forRoot(service: string): DynamicModule {
+    return {
+      module: MetricsModule,
+      global: true,
+      controllers: [MetricsController],
+      providers: [{ provide: SERVICE_NAME, useValue: service }, ServiceMetrics],
+      exports: [ServiceMetrics],
+    };
+  }
+}
