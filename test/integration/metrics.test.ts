@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { ServiceMetrics } from '#health';
 import { ProgressFileWriter } from '#producers';
 import { eventually, progressUpdate, Stack, TestEnv } from '#test-support';
@@ -78,5 +79,38 @@ describe('metrics on every service', () => {
     assert.ok((valueOf(text, 'guardkit_ingest_files_total{bridge="progress",result="published"}') ?? 0) >= 1);
     assert.ok((valueOf(text, 'guardkit_ingest_lag_seconds_count{bridge="progress"}') ?? 0) >= 1);
     assert.match(text, /^guardkit_ingestor_process_cpu_seconds_total /m);
+  });
+
+  it('the alert rules and the Grafana dashboard use only metrics the services expose', async () => {
+    const deploy = new URL('../../../deploy/observability/', import.meta.url);
+    const alerts = parse(await readFile(new URL('prometheus-alerts.yaml', deploy), 'utf8')) as {
+      groups: { rules: { alert: string; expr: string }[] }[];
+    };
+    const dashboard = JSON.parse(await readFile(new URL('grafana-dashboard.json', deploy), 'utf8')) as {
+      panels: { targets: { expr: string }[] }[];
+    };
+    const exprs = [
+      ...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)),
+      ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
+    ];
+    assert.ok(alerts.groups[0].rules.length >= 5 && dashboard.panels.length >= 10);
+    const exposed = new Set<string>();
+    const scrapes = [
+      await (await fetch(`${stack.baseUrl}/metrics`)).text(),
+      await scrape(stack.orchestrator),
+      await scrape(stack.ingestor),
+    ];
+    for (const text of scrapes)
+      for (const match of text.matchAll(/^# TYPE (guardkit_\w+) /gm)) exposed.add(match[1]);
+    const used = new Set(
+      exprs.flatMap((e) =>
+        [...e.matchAll(/guardkit_\w+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')),
+      ),
+    );
+    assert.deepEqual(
+      [...used].filter((name) => !exposed.has(name)),
+      [],
+      'metrics no service exposes',
+    );
   });
 });

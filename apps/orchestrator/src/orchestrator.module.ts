@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import { TRIGGERS_QUEUE } from '#contracts';
 import { BusModule } from '#bus';
 import { HealthModule, MetricsModule, READINESS_CHECKS, startHeadless } from '#health';
+import { StreamMetrics } from './streams/stream-metrics.js';
 import { type Clock, PlatformModule, type Settings, systemClock } from '#platform';
 import { QueuesModule } from '#queues';
 import { BuildsModule } from './builds/builds.module.js';
@@ -55,6 +56,7 @@ export class OrchestratorModule {
         MetricsModule.forRoot('orchestrator'),
         HealthModule.forRoot(readinessChecks),
       ],
+      providers: [StreamMetrics],
     };
   }
 }
