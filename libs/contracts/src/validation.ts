@@ -21,13 +21,39 @@ export function validatePlain<T extends object>(dto: ClassConstructor<T>, plain:
   return { ok: false, problems: describeValidationErrors(errors) };
 }
 
-/** class-validator's errors as readable lines, nested fields by their path (`force_override.reason …`). */
+/**
+ * What a field must be before anything else about it matters: when one of these fails, it is the message
+ * (`turn must be an integer number`, not also `turn must not be less than 0`).
+ */
+const KIND_CONSTRAINTS = [
+  'isDefined',
+  'isObject',
+  'isString',
+  'isInt',
+  'isNumber',
+  'isBoolean',
+  'isArray',
+  'isIn',
+];
+
+/**
+ * class-validator's errors as readable lines, one per field with its most useful message (the kind it must
+ * be, else the first rule it breaks), nested fields by their path (`force_override.reason …`).
+ */
 export function describeValidationErrors(errors: ClassValidatorError[], prefix = ''): string[] {
   return errors.flatMap((error) => {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((text) =>
-      text.startsWith(error.property) ? `${path}${text.slice(error.property.length)}` : `${path}: ${text}`,
-    );
+    const constraints = error.constraints ?? {};
+    const key = KIND_CONSTRAINTS.find((name) => name in constraints) ?? Object.keys(constraints)[0];
+    const text = key === undefined ? undefined : constraints[key];
+    const own =
+      text === undefined
+        ? []
+        : [
+            text.startsWith(error.property)
+              ? `${path}${text.slice(error.property.length)}`
+              : `${path}: ${text}`,
+          ];
     return [...own, ...describeValidationErrors(error.children ?? [], path)];
   });
 }

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ProgressFileDto } from './build-status.js';
+import { validatePlain } from './validation.js';
+
+describe('validation messages', () => {
+  it('name each field once, with what it must be before any other rule', () => {
+    const result = validatePlain(ProgressFileDto, {
+      build_type: 'task',
+      status: 'running',
+      wave: 1,
+      wave_total: 1,
+      task_id: 'T',
+      task_name: 'T',
+      turn: 'two',
+      turn_max: -1,
+      phase: 'p',
+      phase_status: 'p',
+      metrics: { tests_passed: 'five' },
+      started_at: 'yesterday',
+      updated_at: '2026-11-26T10:00:00Z',
+    });
+    assert.ok(!result.ok);
+    assert.deepEqual([...result.problems].sort(), [
+      'metrics.tests_passed must be a number conforming to the specified constraints',
+      'started_at must be an ISO-8601 date and time',
+      'turn must be an integer number',
+      'turn_max must not be less than 0',
+    ]);
+  });
+});
