@@ -63,4 +63,38 @@ describe('the OpenAPI document of the gateway', () => {
       'workspace_id',
     ]);
   });
+
+  it('gives every operation a summary and its error answers, documents bodies and query parameters', async () => {
+    type Operation = {
+      summary?: string;
+      responses: Record<string, unknown>;
+      requestBody?: unknown;
+      parameters?: { name: string; in: string }[];
+    };
+    const doc = (await (await fetch(`${stack.baseUrl}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const missing: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(operations)) {
+        const name = `${method.toUpperCase()} ${path}`;
+        if (!op.summary) missing.push(`${name}: no summary`);
+        const errors = Object.keys(op.responses).filter((status) => /^[45]\d\d$/.test(status));
+        // only liveness and the metrics cannot fail in a way a caller can act on
+        if (errors.length === 0 && path !== '/healthz' && path !== '/metrics')
+          missing.push(`${name}: no error answers`);
+        if (path.includes('{') && !errors.includes('400')) missing.push(`${name}: no 400 for a bad id`);
+      }
+    }
+    assert.deepEqual(missing, []);
+    const bodyOf = (path: string) => doc.paths[path]?.['post']?.requestBody;
+    for (const path of ['/triggers', '/sessions', '/api/outbox', '/threads/{thread_id}/progress'])
+      assert.ok(bodyOf(path), `POST ${path} documents its body`);
+    const queryOf = (path: string) =>
+      (doc.paths[path]?.['get']?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+    assert.ok(queryOf('/events').includes('builds'));
+    assert.ok(queryOf('/outbox/events').includes('source'));
+    assert.ok(queryOf('/builds').includes('status'));
+    assert.ok(queryOf('/ingest/rejections').includes('limit'));
+  });
 });

@@ -6,7 +6,7 @@ import {
   HealthIndicatorService,
 } from '@nestjs/terminus';
 import { Bus } from '#bus';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 /** More readiness checks a service adds (the orchestrator: PostgreSQL and Redis). */
 export const READINESS_CHECKS = Symbol('READINESS_CHECKS');
@@ -28,12 +28,17 @@ export class HealthController {
 
   /** Liveness: the process answers. */
   @Get('healthz')
+  @ApiOperation({ summary: 'Liveness: the process answers' })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   /** Readiness: NATS is connected (every stream and query goes through it), and the service's own checks pass. */
   @Get('readyz')
+  @ApiOperation({
+    summary: 'Readiness: NATS, and what else the service needs (live SSE delivery, PostgreSQL, Redis)',
+  })
+  @ApiResponse({ status: 503, description: 'not ready: the body names each check that failed' })
   @HealthCheck()
   async ready() {
     try {

@@ -3,7 +3,8 @@ import type { Request, Response } from 'express';
 import { assertSafeId, type BuildPage, type BuildView, ListBuildsQuery, ValidationError } from '#contracts';
 import { RpcClient } from '#bus';
 import { SseHub } from '../sse/sse-hub.js';
-import { ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
 
 /** At most this many builds on one `/events` connection. */
 export const MAX_BUILDS_PER_STREAM = 100;
@@ -17,22 +18,42 @@ export class BuildsController {
   ) {}
 
   @Get('builds')
+  @ApiDoc('Builds, most recently active first, a page at a time', {
+    400: 'a bad status, limit or cursor',
+    503: UNAVAILABLE,
+  })
   list(@Query() query: ListBuildsQuery): Promise<BuildPage> {
     return this.rpc.call<BuildPage>('builds.list', query);
   }
 
   @Get('builds/:id')
+  @ApiDoc("A build's latest status, with the event id to resume from and whether it is stale", {
+    400: 'an invalid build id',
+    404: 'no such build',
+    503: UNAVAILABLE,
+  })
   get(@Param('id') id: string): Promise<BuildView> {
     return this.rpc.call<BuildView>('builds.get', { build_id: assertSafeId('build id', id) });
   }
 
   @Get('builds/:id/events')
+  @ApiDoc("SSE: a build's status events (SPEC 4.2); resumable with Last-Event-ID", {
+    400: 'an invalid build id or Last-Event-ID',
+  })
   @ApiProduces('text/event-stream')
   async buildEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.sse.builds.serve([assertSafeId('build id', id)], lastEventIdOf(req), res);
   }
 
   @Get('events')
+  @ApiDoc('SSE: the status events of several builds on one connection', {
+    400: 'no builds, an invalid id, more than 100, or a bad Last-Event-ID',
+  })
+  @ApiQuery({
+    name: 'builds',
+    description: 'build ids, comma-separated (at most 100)',
+    example: 'TASK-1,TASK-2',
+  })
   @ApiProduces('text/event-stream')
   async manyBuildEvents(
     @Query('builds') builds: unknown,

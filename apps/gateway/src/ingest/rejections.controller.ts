@@ -8,6 +8,7 @@ import {
   type RejectionView,
 } from '#contracts';
 import { Bus } from '#bus';
+import { ApiDoc } from '../http/api-docs.js';
 
 /**
  * `GET /ingest/rejections`: the files the ingestor refused, and why, newest first. Read from the
@@ -19,6 +20,10 @@ export class RejectionsController {
   constructor(private readonly bus: Bus) {}
 
   @Get('rejections')
+  @ApiDoc('Files the ingestor refused, newest first, with the reason', {
+    400: 'a bad limit',
+    503: 'NATS is away',
+  })
   async list(@Query() query: ListRejectionsQuery): Promise<{ items: RejectionView[] }> {
     const limit = query.limit ?? 50;
     const stream = this.bus.subjects.streamName('ingest');

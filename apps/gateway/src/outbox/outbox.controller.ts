@@ -14,7 +14,8 @@ import { Bus, EventPublisher, RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
 import { SseHub } from '../sse/sse-hub.js';
 import { ALL_KEYS } from '../sse/stream-tail.js';
-import { ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiProduces, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
 
 /** Messages posted over HTTP are published as this source. */
 export const API_SOURCE = 'api';
@@ -27,6 +28,16 @@ export class OutboxPostError extends GuardkitError {
   ) {
     super(message);
   }
+}
+
+/**
+ * The body of `POST /api/outbox`, for the OpenAPI document. It is checked by hand, not by the validation pipe,
+ * to answer with AutoAppDev's own error codes.
+ */
+export class PostOutboxMessageDto {
+  @ApiProperty({ description: 'the message (1 to OUTBOX_MAX_CHARS characters after trimming)' })
+  content: string;
+  @ApiPropertyOptional({ enum: ['pipeline', 'system'], default: 'pipeline' }) role?: string;
 }
 
 /**
@@ -44,11 +55,20 @@ export class OutboxController {
   ) {}
 
   @Get('api/outbox')
+  @ApiDoc('AutoAppDev-compatible: the newest N outbox messages, oldest first', {
+    400: 'a bad limit or source',
+    503: UNAVAILABLE,
+  })
   list(@Query() query: ListOutboxQuery): Promise<{ messages: OutboxMessageView[] }> {
     return this.rpc.call('outbox.list', query);
   }
 
   @Post('api/outbox')
+  @ApiDoc('AutoAppDev-compatible: post a message to the outbox (as source `api`)', {
+    400: "AutoAppDev's codes: `invalid_body`, `empty`, `too_long`",
+    503: 'NATS is away',
+  })
+  @ApiBody({ type: PostOutboxMessageDto })
   @HttpCode(200)
   async post(@Body() body: unknown): Promise<{ ok: true }> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -84,6 +104,15 @@ export class OutboxController {
    * Messages are never conflated: each one is distinct.
    */
   @Get('outbox/events')
+  @ApiDoc('SSE: outbox messages, every source or one; resumable with Last-Event-ID', {
+    400: 'an invalid source or Last-Event-ID',
+  })
+  @ApiQuery({
+    name: 'source',
+    required: false,
+    description: 'one outbox source (default: all)',
+    example: 'local',
+  })
   @ApiProduces('text/event-stream')
   async events(@Query('source') source: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
     const keys =

@@ -11,7 +11,8 @@ import {
 import { RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
 import { SseHub } from '../sse/sse-hub.js';
-import { ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
 
 /** SPEC 5 over HTTP; the orchestrator does the work, over `guardkit.rpc.triggers.*`. */
 @Controller()
@@ -28,23 +29,44 @@ export class TriggersController {
    * a second trigger.
    */
   @Post('triggers')
+  @ApiDoc('Wake an agent: queue a trigger (SPEC 5)', {
+    400: 'a missing or invalid field',
+    409: 'the thread is blocked as a loop (THREAD_AUTO_BLOCKED); report progress or force_override',
+    413: 'the prompt is longer than TRIGGER_PAYLOAD_MAX_BYTES',
+    429: 'more than 10 triggers a minute for this agent and thread',
+    503: UNAVAILABLE,
+  })
   @HttpCode(202)
   create(@Body() dto: CreateTriggerDto): Promise<TriggerCreated> {
     return this.rpc.call('triggers.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
   }
 
   @Get('triggers/:id')
+  @ApiDoc('A trigger, with its attempts', {
+    400: 'an invalid trigger id',
+    404: 'no such trigger',
+    503: UNAVAILABLE,
+  })
   get(@Param('id') id: string): Promise<TriggerView> {
     return this.rpc.call('triggers.get', { trigger_id: assertSafeId('trigger id', id) });
   }
 
   @Get('triggers/:id/events')
+  @ApiDoc("SSE: a trigger's state changes, ending at a terminal state", {
+    400: 'an invalid trigger id or Last-Event-ID',
+  })
   @ApiProduces('text/event-stream')
   async triggerEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.sse.triggers.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
   }
 
   @Post('triggers/:id/replay')
+  @ApiDoc('Replay a failed trigger from the start of its chain', {
+    400: 'an invalid trigger id',
+    404: 'no such trigger',
+    409: 'the trigger has not failed',
+    503: UNAVAILABLE,
+  })
   @HttpCode(202)
   replay(@Param('id') id: string): Promise<TriggerView> {
     return this.rpc.call('triggers.replay', { trigger_id: assertSafeId('trigger id', id) });
@@ -52,6 +74,11 @@ export class TriggersController {
 
   /** Drops the trigger's dead letter from `triggers-dead`; the trigger itself stays, failed. */
   @Delete('triggers/:id/dead-letter')
+  @ApiDoc("Drop a failed trigger's dead letter (the trigger stays, failed)", {
+    400: 'an invalid trigger id',
+    404: 'no such trigger or dead letter',
+    503: UNAVAILABLE,
+  })
   @HttpCode(204)
   async purge(@Param('id') id: string): Promise<void> {
     await this.rpc.call('triggers.purge', { trigger_id: assertSafeId('trigger id', id) });
@@ -59,6 +86,11 @@ export class TriggersController {
 
   /** The agent made progress on the thread: its loop guard starts over (and a blocked thread is free). */
   @Post('threads/:thread_id/progress')
+  @ApiDoc("Report an agent's progress on a thread: its loop guard starts over", {
+    400: 'an invalid thread id or body',
+    503: UNAVAILABLE,
+  })
+  @ApiBody({ type: ThreadProgressDto })
   @HttpCode(204)
   async progress(
     @Param('thread_id') threadId: string,
