@@ -126,4 +126,58 @@ describe('a service that cannot start says why, and exits', () => {
       proxy.close();
     }
   });
+
+  it('says once that Redis was lost and once that it is back, with readiness false meanwhile', async () => {
+    const redis = new URL(env.vars['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(redis.port || 6379), redis.hostname);
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    const port = await freePort();
+    const healthPort = await freePort();
+    const listen = () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    await listen();
+    const service = ServiceProcess.start('orchestrator', {
+      ...env.processEnv(),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      HEALTH_PORT: String(healthPort),
+    });
+    const ready = async () =>
+      (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status ?? 0;
+    try {
+      await eventually(async () => ((await ready()) === 200 ? true : undefined), 20_000, 'ready');
+      // Redis goes away: every connection cut, and new ones refused, for a few seconds
+      proxy.close();
+      for (const socket of sockets) socket.destroy();
+      await eventually(async () => ((await ready()) === 503 ? true : undefined), 10_000, 'not ready');
+      await new Promise((r) => setTimeout(r, 4000));
+      await listen();
+      await eventually(
+        () => (service.output.includes('Redis answers again') ? true : undefined),
+        20_000,
+        `"Redis answers again"\n${service.output.slice(-3000)}`,
+      );
+      await eventually(async () => ((await ready()) === 200 ? true : undefined), 10_000, 'ready again');
+      const lines = service.output.split('\n');
+      assert.equal(lines.filter((l) => l.includes('Redis is not answering at')).length, 1, 'lost: once');
+      assert.equal(lines.filter((l) => l.includes('Redis answers again')).length, 1, 'back: once');
+      assert.deepEqual(
+        lines.filter((l) => /ECONNREFUSED|ECONNRESET/.test(l) && !l.startsWith('{')),
+        [],
+        'no bare connection errors',
+      );
+    } finally {
+      await service.kill();
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    }
+  });
 });

@@ -30,7 +30,13 @@ const readinessChecks = {
     async () => {
       const redis = indicators.check('redis');
       try {
-        await queue.getJobCountByTypes('wait');
+        // BullMQ's connection queues commands while Redis is away (it never gives up): bound the wait
+        await Promise.race([
+          queue.getJobCountByTypes('wait'),
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('Redis did not answer in 2 s')), 2000).unref(),
+          ),
+        ]);
         return redis.up();
       } catch (error) {
         return redis.down({ message: error instanceof Error ? error.message : String(error) });

@@ -1,2 +1,3 @@
 export * from './queues.module.js';
 export * from './redis-connection.js';
+export * from './redis-link.js';

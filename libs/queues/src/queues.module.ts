@@ -1,8 +1,10 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { BullModule } from '@nestjs/bullmq';
 import { QUEUE_NAMES } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
 import { redisConnection } from './redis-connection.js';
+import { RedisLink } from './redis-link.js';
 
 /**
  * The BullMQ queues (contracts' QUEUE_NAMES) on REDIS_URL under QUEUE_PREFIX. The orchestrator works them;
@@ -23,7 +25,9 @@ export class QueuesModule {
           }),
         }),
         BullModule.registerQueue(...QUEUE_NAMES.map((name) => ({ name }))),
+        DiscoveryModule,
       ],
+      providers: [RedisLink],
       exports: [BullModule],
     };
   }

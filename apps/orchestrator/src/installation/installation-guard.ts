@@ -128,7 +128,11 @@ export class InstallationGuard implements OnModuleInit, OnModuleDestroy {
   }
 
   private redis(): Promise<Redis> {
-    this.connection ??= new Redis({ ...redisConnection(this.settings.redis.url), maxRetriesPerRequest: 1 });
+    if (!this.connection) {
+      this.connection = new Redis({ ...redisConnection(this.settings.redis.url), maxRetriesPerRequest: 1 });
+      // a lost Redis is said once by RedisLink; without a listener ioredis prints every failed reconnect
+      this.connection.on('error', () => undefined);
+    }
     return Promise.resolve(this.connection);
   }
 }
