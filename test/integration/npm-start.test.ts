@@ -19,7 +19,7 @@ describe('npm start and the demo, as the README runs them', () => {
     port = await freePort();
     start = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: REPO,
-      env: { ...env.processEnv(), GATEWAY_PORT: String(port) },
+      env: { ...env.processEnv(), GATEWAY_PORT: String(port), LOG_LEVEL: 'info' }, // a newcomer's level
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     start.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -38,6 +38,13 @@ describe('npm start and the demo, as the README runs them', () => {
     assert.equal((await fetch(`${url}/readyz`)).status, 200);
     assert.equal((await fetch(`${url}/builds?limit=1`)).status, 200);
     assert.match(output, /npm run demo -- TASK-DEMO-001/);
+    // a line per service: what it does and where
+    assert.match(
+      output,
+      /orchestrator ready: builds and outbox into PostgreSQL 127\.0\.0\.1:5432\/guardkit_test_/,
+    );
+    assert.match(output, new RegExp(`ingestor ready: progress\\.json under ${env.root}`));
+    assert.match(output, /gateway listening: dashboard at .*API docs at \/docs/);
     assert.match(output, new RegExp(`curl -N ${url}/builds/TASK-DEMO-001/events`));
   });
 

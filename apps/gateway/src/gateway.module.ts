@@ -96,7 +96,11 @@ export async function createGateway(settings: Settings): Promise<NestExpressAppl
   const url = await app.getUrl();
   app
     .get(Logger)
-    .log(`guardkit-stream gateway listening: dashboard at ${url.replace('[::1]', 'localhost')}/`, 'Gateway');
+    .log(
+      `guardkit-stream gateway listening: dashboard at ${url.replace('[::1]', 'localhost')}/, ` +
+        'API docs at /docs, the queue board at /admin/queues, metrics at /metrics',
+      'Gateway',
+    );
   return app;
 }
 

@@ -33,5 +33,11 @@ export class IngestorModule {
 }
 
 export async function createIngestor(settings: Settings) {
-  return startHeadless(IngestorModule.forRoot(settings), settings.healthPort);
+  const outbox = settings.ingest.outboxSources.map((source) => `${source.name}=${source.runtimeDir}`);
+  return startHeadless(
+    IngestorModule.forRoot(settings),
+    settings.healthPort,
+    `ingestor ready: progress.json under ${settings.ingest.progressRoots.join(', ')}; ` +
+      `outbox of ${outbox.join(', ')}`,
+  );
 }

@@ -69,5 +69,12 @@ export class OrchestratorModule {
 
 /** The orchestrator has no API of its own (it talks NATS, PostgreSQL and Redis); HEALTH_PORT opens its probes. */
 export async function createOrchestrator(settings: Settings, options: OrchestratorOptions = {}) {
-  return startHeadless(OrchestratorModule.forRoot(settings, options), settings.healthPort);
+  const db = new URL(settings.database.url);
+  const redis = new URL(settings.redis.url);
+  return startHeadless(
+    OrchestratorModule.forRoot(settings, options),
+    settings.healthPort,
+    `orchestrator ready: builds and outbox into PostgreSQL ${db.host}${db.pathname}, ` +
+      `triggers on Redis ${redis.host} (prefix ${settings.queues.prefix})`,
+  );
 }
