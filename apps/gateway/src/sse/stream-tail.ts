@@ -64,12 +64,6 @@ export class StreamTail {
     return this.live && this.bus.isConnected();
   }
 
-  get listeners(): number {
-    let count = this.everything.size;
-    for (const set of this.byKey.values()) count += set.size;
-    return count;
-  }
-
   subscribe(keys: readonly string[] | typeof ALL_KEYS, listener: TailListener): TailSubscription {
     if (keys === ALL_KEYS) this.everything.add(listener);
     else for (const key of keys) this.setFor(key).add(listener);
