@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createEnvelope } from '#contracts';
+import { ManualClock } from '#platform';
 import {
   eventually,
   LogCapture,
@@ -173,6 +174,52 @@ describe('SSE edge: resume judged per build, one reader per gateway', () => {
       'no open SSE connection left',
     );
     assert.equal(await consumerCount(env), start, 'the consumer count is back to where it started');
+  });
+});
+
+describe('SSE edge: a build that goes quiet', () => {
+  let env: TestEnv;
+  let gateway: NestExpressApplication;
+  let baseUrl: string;
+  const clock = new ManualClock();
+
+  before(async () => {
+    env = await TestEnv.create({ BUILD_STALE_MINUTES: '30' });
+    gateway = await createGateway(logs.into(env.settings), clock);
+    baseUrl = urlOf(gateway);
+  });
+  after(() => env?.cleanup(gateway));
+
+  it('tells its clients it is stale after BUILD_STALE_MINUTES without an event, once, and again after the next', async () => {
+    const first = await env.publishStatus('GOES-QUIET', 1);
+    const client = await SseClient.open(`${baseUrl}/builds/GOES-QUIET/events`);
+    await client.waitForCount(1);
+    clock.advance(29 * 60_000);
+    await new Promise((r) => setTimeout(r, 6000)); // a sweep runs every 5 s
+    assert.deepEqual(client.ids, [first], 'not stale before 30 minutes');
+    clock.advance(2 * 60_000);
+    await client.waitFor((events) => events.some((e) => e.event === 'stale'), 8000);
+    const stale = client.events.find((e) => e.event === 'stale')!;
+    assert.equal(stale.id, undefined, 'not a stream event: it has no id');
+    const data = JSON.parse(stale.data) as Record<string, unknown>;
+    assert.equal(data['build_id'], 'GOES-QUIET');
+    assert.equal(data['status'], 'running');
+    assert.equal(data['stale'], true);
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.equal(client.events.filter((e) => e.event === 'stale').length, 1, 'said once');
+    const late = await SseClient.open(`${baseUrl}/builds/GOES-QUIET/events`);
+    await late.waitFor((events) => events.some((e) => e.event === 'stale'), 3000);
+    assert.deepEqual(
+      late.events.map((e) => e.event),
+      ['status', 'stale'],
+      'a client that comes later hears it too, after the status',
+    );
+    late.close();
+    const next = await env.publishStatus('GOES-QUIET', 2);
+    await client.waitFor((events) => events.some((e) => Number(e.id) === next));
+    clock.advance(31 * 60_000);
+    await client.waitFor((events) => events.filter((e) => e.event === 'stale').length === 2, 8000);
+    client.close();
   });
 });
 

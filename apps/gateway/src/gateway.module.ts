@@ -5,7 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { describeValidationErrors, ValidationError } from '#contracts';
 import { BusModule } from '#bus';
-import { PlatformModule, type Settings } from '#platform';
+import { type Clock, PlatformModule, type Settings } from '#platform';
 import { HealthModule, MetricsModule, READINESS_CHECKS, ServiceMetrics } from '#health';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
@@ -56,11 +56,11 @@ const readinessChecks = {
 
 @Module({})
 export class GatewayModule {
-  static forRoot(settings: Settings): DynamicModule {
+  static forRoot(settings: Settings, clock?: Clock): DynamicModule {
     return {
       module: GatewayModule,
       imports: [
-        PlatformModule.forRoot(settings, 'gateway', { unloggedRoutes: SSE_ROUTES }),
+        PlatformModule.forRoot(settings, 'gateway', { unloggedRoutes: SSE_ROUTES, clock }),
         BusModule.forRoot('gateway'),
         QueuesModule.forRoot(),
         BoardModule,
@@ -84,8 +84,9 @@ export class GatewayModule {
   }
 }
 
-export async function createGateway(settings: Settings): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(settings), {
+/** `clock`: the time `stale` is judged by (tests move it). */
+export async function createGateway(settings: Settings, clock?: Clock): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(settings, clock), {
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));

@@ -65,6 +65,12 @@ export class EventFeed {
     new FeedConnection(this, this.host, sse, keys, lastEventId, label).start();
   }
 
+  /** Tells the clients of keys that went quiet for longer than `quietMs` (status feeds only). */
+  sweepStale(quietMs: number, nowMs: number): void {
+    if (!this.kind.status) return;
+    this.tail.sweepStale((event) => this.terminalState(event) === undefined, quietMs, nowMs);
+  }
+
   /** A key's newest event: as the tail knows it, else read from the stream (and then kept by the tail). */
   async newest(key: string, subject: string): Promise<StoredEvent | undefined> {
     const known = key === ALL ? undefined : this.tail.newestOf(key);
@@ -127,7 +133,9 @@ class FeedConnection {
   }
 
   start(): void {
-    this.subscription = this.feed.tail.subscribe(this.keys, (event) => this.onLive(event));
+    this.subscription = this.feed.tail.subscribe(this.keys, (event, stale) =>
+      stale ? this.onStale(event) : this.onLive(event),
+    );
     this.sse.onClose(() => {
       this.finished = true;
       this.subscription.unsubscribe();
@@ -150,6 +158,20 @@ class FeedConnection {
     this.heldBytes += event.data.length;
     // Too far behind before it even caught up: the client resumes from its last id.
     if (this.held.length > this.host.queueLimit || this.heldBytes > this.host.queueBytes) this.sse.drop();
+  }
+
+  /** The build went quiet: `event: stale` (no id: it is not a stream event, and a resume says it again). */
+  private onStale(event: StoredEvent): void {
+    const rules = this.feed.kind.status;
+    if (this.finished || this.held || !rules || event.key === undefined) return;
+    const data = {
+      [rules.idField]: event.key,
+      [rules.stateField]: event.payloadField(rules.stateField),
+      stale: true,
+      received_at: new Date(event.storedAtMs).toISOString(),
+    };
+    this.sse.send(new SseFrame('stale', JSON.stringify(data)));
+    this.host.sent(this.label, 'stale');
   }
 
   private async catchUp(): Promise<void> {
@@ -177,6 +199,12 @@ class FeedConnection {
     }
     this.held = undefined;
     if (!this.finished && this.allEnded()) this.finish();
+    // a client that joins a build already said to be quiet hears it too
+    if (this.keys !== ALL_KEYS)
+      for (const key of this.keys) {
+        const quiet = this.feed.tail.staleEventOf(key);
+        if (quiet) this.onStale(quiet);
+      }
   }
 
   /** The history this connection needs, at or below `upTo`, sent at the pace the client reads it. */

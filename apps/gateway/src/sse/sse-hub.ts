@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Bus } from '#bus';
-import { SETTINGS, type Settings } from '#platform';
+import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
+
+const STALE_SWEEP_MS = 5000;
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { EventFeed, type SseHost } from './event-feed.js';
 import { feedKinds } from './feed-kinds.js';
@@ -20,12 +22,14 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   readonly queueBytes: number;
   private readonly connections = new Set<SseConnection>();
   private heartbeat?: NodeJS.Timeout;
+  private staleSweep?: NodeJS.Timeout;
   private readonly options = new Map<string, SseOptions>();
 
   constructor(
     bus: Bus,
     private readonly metrics: GatewayMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.queueLimit = settings.gateway.sseClientQueueLimit;
     this.queueBytes = settings.gateway.sseClientQueueBytes;
@@ -45,11 +49,18 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
     this.heartbeat = setInterval(() => {
       for (const sse of this.connections) sse.ping();
     }, this.settings.gateway.sseHeartbeatMs);
+    // A build that stopped writing: its clients hear `event: stale` (BUILD_STALE_MINUTES), checked every 5 s.
+    this.staleSweep = setInterval(
+      () => this.builds.sweepStale(this.settings.buildStaleMinutes * 60_000, this.clock.now().getTime()),
+      STALE_SWEEP_MS,
+    );
+    this.staleSweep.unref();
   }
 
   /** On shutdown, end every stream so the HTTP server can close; clients resume elsewhere by Last-Event-ID. */
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.staleSweep);
     for (const sse of this.connections) sse.end();
     await Promise.all(this.feeds().map((feed) => feed.tail.stop()));
   }

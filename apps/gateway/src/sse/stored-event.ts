@@ -19,6 +19,8 @@ export class StoredEvent {
     /** What the gateway fans out by: the build id, trigger id or outbox source of the subject. */
     readonly key: string | undefined,
     private readonly raw: Uint8Array,
+    /** When the stream stored it (the stream's clock): what `stale` is judged by. */
+    readonly storedAtMs: number,
   ) {}
 
   get data(): string {

@@ -74,6 +74,8 @@ export class StreamHistory {
   }
 
   private toEvent(msg: StoredMsg | null): StoredEvent | undefined {
-    return msg ? new StoredEvent(msg.seq, msg.subject, this.keyOf(msg.subject), msg.data) : undefined;
+    return msg
+      ? new StoredEvent(msg.seq, msg.subject, this.keyOf(msg.subject), msg.data, msg.time.getTime())
+      : undefined;
   }
 }

@@ -3,7 +3,8 @@ import { type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg } from 
 import { type Bus, ORDERED_PULL_EXPIRES_MS, releaseOrdered } from '#bus';
 import { StoredEvent } from './stored-event.js';
 
-export type TailListener = (event: StoredEvent) => void;
+/** A live event of a key; `stale`: no event since this one for longer than the feed allows (said once). */
+export type TailListener = (event: StoredEvent, stale?: boolean) => void;
 
 /** Subscribes to every key of the stream (the outbox without a source). */
 export const ALL_KEYS = Symbol('all keys');
@@ -39,6 +40,8 @@ export class StreamTail {
    * stream for their first snapshot, not 10,000. Dropped with the key's last listener.
    */
   private readonly newest = new Map<string, StoredEvent | null>();
+  /** Keys already told they are stale, until their next event. */
+  private readonly staleSaid = new Set<string>();
   /** The last sequence dispatched; undefined until the tail has found the stream's end once. */
   private position?: number;
   private readonly started: Promise<number>;
@@ -80,6 +83,7 @@ export class StreamTail {
           if (set?.size === 0) {
             this.byKey.delete(key);
             this.newest.delete(key);
+            this.staleSaid.delete(key);
           }
         }
       },
@@ -99,6 +103,24 @@ export class StreamTail {
     if (!this.byKey.has(key)) return;
     const known = this.newest.get(key);
     if (known === undefined || (event && (!known || known.seq < event.seq))) this.newest.set(key, event);
+  }
+
+  /**
+   * Tells the listeners of each key whose newest event `isOpen` and is older than `quietMs` that it went
+   * quiet: once, until the key's next event.
+   */
+  sweepStale(isOpen: (event: StoredEvent) => boolean, quietMs: number, nowMs: number): void {
+    for (const [key, event] of this.newest) {
+      if (!event || this.staleSaid.has(key) || !isOpen(event) || nowMs - event.storedAtMs <= quietMs)
+        continue;
+      this.staleSaid.add(key);
+      for (const listener of this.byKey.get(key) ?? []) listener(event, true);
+    }
+  }
+
+  /** The newest event of a key that was said to be stale (and has had no event since), if so. */
+  staleEventOf(key: string): StoredEvent | undefined {
+    return this.staleSaid.has(key) ? (this.newest.get(key) ?? undefined) : undefined;
   }
 
   start(): void {
@@ -188,7 +210,14 @@ export class StreamTail {
     const key = this.keyOf(msg.subject);
     const keyed = key === undefined ? undefined : this.byKey.get(key);
     if (!keyed && this.everything.size === 0) return;
-    const event = new StoredEvent(msg.seq, msg.subject, key, msg.data);
+    const event = new StoredEvent(
+      msg.seq,
+      msg.subject,
+      key,
+      msg.data,
+      Math.floor(msg.info.timestampNanos / 1_000_000),
+    );
+    if (key !== undefined) this.staleSaid.delete(key);
     if (keyed) this.rememberNewest(key!, event); // never older than one read from the stream after an outage
     for (const listener of keyed ?? []) this.deliver(listener, event);
     for (const listener of this.everything) this.deliver(listener, event);
