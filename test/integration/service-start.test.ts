@@ -180,4 +180,54 @@ describe('a service that cannot start says why, and exits', () => {
       proxy.close();
     }
   });
+
+  it('says once that PostgreSQL was lost and once that it is back, with readiness false meanwhile', async () => {
+    const database = new URL(env.vars['DATABASE_URL'] ?? '');
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(database.port || 5432), database.hostname);
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    const port = await freePort();
+    const healthPort = await freePort();
+    const listen = () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    await listen();
+    const proxied = new URL(database);
+    proxied.host = `127.0.0.1:${port}`;
+    const service = ServiceProcess.start('orchestrator', {
+      ...env.processEnv(),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      DATABASE_URL: proxied.toString(),
+      HEALTH_PORT: String(healthPort),
+    });
+    const ready = async () =>
+      (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status ?? 0;
+    try {
+      await eventually(async () => ((await ready()) === 200 ? true : undefined), 20_000, 'ready');
+      proxy.close();
+      for (const socket of sockets) socket.destroy();
+      await eventually(async () => ((await ready()) === 503 ? true : undefined), 10_000, 'not ready');
+      await new Promise((r) => setTimeout(r, 4000));
+      await listen();
+      await eventually(
+        () => (service.output.includes('PostgreSQL answers again') ? true : undefined),
+        20_000,
+        `"PostgreSQL answers again"\n${service.output.slice(-3000)}`,
+      );
+      await eventually(async () => ((await ready()) === 200 ? true : undefined), 10_000, 'ready again');
+      const lines = service.output.split('\n');
+      assert.equal(lines.filter((l) => l.includes('PostgreSQL is not answering at')).length, 1, 'lost: once');
+      assert.equal(lines.filter((l) => l.includes('PostgreSQL answers again')).length, 1, 'back: once');
+    } finally {
+      await service.kill();
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    }
+  });
 });

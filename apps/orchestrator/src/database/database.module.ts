@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SETTINGS, type Settings } from '#platform';
 import { dataSourceOptions } from './data-source.js';
+import { DatabaseLink } from './database-link.js';
 import { ensureDatabase } from './ensure-database.js';
 
 /** PostgreSQL, created if missing and migrated on start. */
@@ -15,5 +16,6 @@ import { ensureDatabase } from './ensure-database.js';
       },
     }),
   ],
+  providers: [DatabaseLink],
 })
 export class DatabaseModule {}
