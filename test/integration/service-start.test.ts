@@ -127,83 +127,33 @@ describe('a service that cannot start says why, and exits', () => {
     }
   });
 
-  it('says once that Redis was lost and once that it is back, with readiness false meanwhile', async () => {
-    const redis = new URL(env.vars['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+  /**
+   * Runs an orchestrator whose `setting` points through a proxy to the real service at `upstream`, cuts it
+   * (every connection closed, new ones refused) for a few seconds once the orchestrator is ready, restores it,
+   * and returns the orchestrator's output once it said `back` and is ready again.
+   */
+  async function outage(setting: string, upstream: URL, back: string): Promise<string[]> {
     const sockets = new Set<Socket>();
     const proxy = createServer((client) => {
-      const upstream = connect(Number(redis.port || 6379), redis.hostname);
-      for (const socket of [client, upstream]) {
+      const server = connect(Number(upstream.port), upstream.hostname);
+      for (const socket of [client, server]) {
         sockets.add(socket);
         socket.on('close', () => sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(server).pipe(client);
     });
     const port = await freePort();
     const healthPort = await freePort();
     const listen = () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
     await listen();
-    const service = ServiceProcess.start('orchestrator', {
-      ...env.processEnv(),
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'info',
-      REDIS_URL: `redis://127.0.0.1:${port}`,
-      HEALTH_PORT: String(healthPort),
-    });
-    const ready = async () =>
-      (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status ?? 0;
-    try {
-      await eventually(async () => ((await ready()) === 200 ? true : undefined), 20_000, 'ready');
-      // Redis goes away: every connection cut, and new ones refused, for a few seconds
-      proxy.close();
-      for (const socket of sockets) socket.destroy();
-      await eventually(async () => ((await ready()) === 503 ? true : undefined), 10_000, 'not ready');
-      await new Promise((r) => setTimeout(r, 4000));
-      await listen();
-      await eventually(
-        () => (service.output.includes('Redis answers again') ? true : undefined),
-        20_000,
-        `"Redis answers again"\n${service.output.slice(-3000)}`,
-      );
-      await eventually(async () => ((await ready()) === 200 ? true : undefined), 10_000, 'ready again');
-      const lines = service.output.split('\n');
-      assert.equal(lines.filter((l) => l.includes('Redis is not answering at')).length, 1, 'lost: once');
-      assert.equal(lines.filter((l) => l.includes('Redis answers again')).length, 1, 'back: once');
-      assert.deepEqual(
-        lines.filter((l) => /ECONNREFUSED|ECONNRESET/.test(l) && !l.startsWith('{')),
-        [],
-        'no bare connection errors',
-      );
-    } finally {
-      await service.kill();
-      for (const socket of sockets) socket.destroy();
-      proxy.close();
-    }
-  });
-
-  it('says once that PostgreSQL was lost and once that it is back, with readiness false meanwhile', async () => {
-    const database = new URL(env.vars['DATABASE_URL'] ?? '');
-    const sockets = new Set<Socket>();
-    const proxy = createServer((client) => {
-      const upstream = connect(Number(database.port || 5432), database.hostname);
-      for (const socket of [client, upstream]) {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        socket.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    const port = await freePort();
-    const healthPort = await freePort();
-    const listen = () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
-    await listen();
-    const proxied = new URL(database);
+    const proxied = new URL(upstream);
     proxied.host = `127.0.0.1:${port}`;
     const service = ServiceProcess.start('orchestrator', {
       ...env.processEnv(),
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'info',
-      DATABASE_URL: proxied.toString(),
+      [setting]: proxied.toString(),
       HEALTH_PORT: String(healthPort),
     });
     const ready = async () =>
@@ -216,18 +166,37 @@ describe('a service that cannot start says why, and exits', () => {
       await new Promise((r) => setTimeout(r, 4000));
       await listen();
       await eventually(
-        () => (service.output.includes('PostgreSQL answers again') ? true : undefined),
+        () => (service.output.includes(back) ? true : undefined),
         20_000,
-        `"PostgreSQL answers again"\n${service.output.slice(-3000)}`,
+        `"${back}"\n${service.output.slice(-3000)}`,
       );
       await eventually(async () => ((await ready()) === 200 ? true : undefined), 10_000, 'ready again');
-      const lines = service.output.split('\n');
-      assert.equal(lines.filter((l) => l.includes('PostgreSQL is not answering at')).length, 1, 'lost: once');
-      assert.equal(lines.filter((l) => l.includes('PostgreSQL answers again')).length, 1, 'back: once');
+      return service.output.split('\n');
     } finally {
       await service.kill();
       for (const socket of sockets) socket.destroy();
       proxy.close();
     }
+  }
+
+  it('says once that Redis was lost and once that it is back, with readiness false meanwhile', async () => {
+    const redis = new URL(env.vars['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+    if (!redis.port) redis.port = '6379';
+    const lines = await outage('REDIS_URL', redis, 'Redis answers again');
+    assert.equal(lines.filter((l) => l.includes('Redis is not answering at')).length, 1, 'lost: once');
+    assert.equal(lines.filter((l) => l.includes('Redis answers again')).length, 1, 'back: once');
+    assert.deepEqual(
+      lines.filter((l) => /ECONNREFUSED|ECONNRESET/.test(l) && !l.startsWith('{')),
+      [],
+      'no bare connection errors',
+    );
+  });
+
+  it('says once that PostgreSQL was lost and once that it is back, with readiness false meanwhile', async () => {
+    const database = new URL(env.vars['DATABASE_URL'] ?? '');
+    if (!database.port) database.port = '5432';
+    const lines = await outage('DATABASE_URL', database, 'PostgreSQL answers again');
+    assert.equal(lines.filter((l) => l.includes('PostgreSQL is not answering at')).length, 1, 'lost: once');
+    assert.equal(lines.filter((l) => l.includes('PostgreSQL answers again')).length, 1, 'back: once');
   });
 });
