@@ -15,6 +15,7 @@ import { DashboardController } from './dashboard/dashboard.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
 import { RejectionsController } from './ingest/rejections.controller.js';
 import { OutboxController } from './outbox/outbox.controller.js';
+import { ScriptsController } from './pipelines/scripts.controller.js';
 import { SseHub } from './sse/sse-hub.js';
 import { SseModule } from './sse/sse.module.js';
 import { SessionsController } from './triggers/sessions.controller.js';
@@ -75,6 +76,7 @@ export class GatewayModule {
         TriggersController,
         SessionsController,
         DashboardController,
+        ScriptsController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
@@ -84,6 +86,9 @@ export class GatewayModule {
   }
 }
 
+/** The largest JSON body accepted: room for a script of SCRIPT_MAX_CHARS characters, escaped. */
+export const JSON_BODY_LIMIT = '2mb';
+
 /** `clock`: the time `stale` is judged by (tests move it). */
 export async function createGateway(settings: Settings, clock?: Clock): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(settings, clock), {
@@ -91,6 +96,8 @@ export async function createGateway(settings: Settings, clock?: Clock): Promise<
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // An AAPS script may be 200,000 characters (up to 800 kB of UTF-8), past body-parser's 100 kB default.
+  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
   app.use(app.get(ServiceMetrics).http);
   serveOpenApi(app);
   await app.listen(settings.gateway.port, settings.gateway.host);

@@ -23,6 +23,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   invalid_body: HttpStatus.BAD_REQUEST,
   empty: HttpStatus.BAD_REQUEST,
   too_long: HttpStatus.BAD_REQUEST,
+  invalid_json: HttpStatus.BAD_REQUEST,
   SERVICE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
   BUS_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
 };
@@ -81,7 +82,10 @@ export class ErrorFilter implements ExceptionFilter {
 }
 
 /** Legacy routes whose clients expect their own code for a body that is not JSON (AutoAppDev: `invalid_body`). */
-const UNPARSEABLE_BODY_CODES: Record<string, string> = { 'POST /api/outbox': 'invalid_body' };
+const UNPARSEABLE_BODY_CODES: Record<string, string> = {
+  'POST /api/outbox': 'invalid_body',
+  'POST /api/scripts/parse': 'invalid_json',
+};
 
 class UnparseableBodyError extends GuardkitError {
   constructor(

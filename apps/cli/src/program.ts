@@ -1,0 +1,35 @@
+import { Command, CommanderError } from 'commander';
+import { pipelineParse } from './commands/pipeline-parse.js';
+import { CliExit, type Output, processOutput } from './output.js';
+
+/** The `guardkit-stream` command line (SPEC 9). */
+export function buildProgram(out: Output = processOutput): Command {
+  const program = new Command('guardkit-stream')
+    .description('Run, watch and wake autonomous coding agents (guardkit-stream)')
+    .exitOverride()
+    .showHelpAfterError();
+  const pipeline = program.command('pipeline').description('AAPS v1 pipelines (AutoAppDev scripts)');
+  pipeline
+    .command('parse')
+    .description('parse an AAPS v1 script; exit 0, or 2 with file:line: code: detail')
+    .argument('<file>', 'the script')
+    .option('--json', 'print the result as JSON ({ok, ir, warnings} or {ok:false, error, line, detail})')
+    .action((file: string, options: { json?: boolean }) => pipelineParse(file, options, out));
+  return program;
+}
+
+/** Runs the program and returns the exit code (never exits itself, so tests can call it). */
+export async function runCli(argv: string[], out: Output = processOutput): Promise<number> {
+  try {
+    await buildProgram(out).parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CliExit) {
+      if (error.message) out.warn(error.message);
+      return error.code;
+    }
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    out.warn(`guardkit-stream: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
