@@ -10,3 +10,4 @@ export * from './log-capture.js';
 export * from './nats-server.js';
 export * from './resuming-client.js';
 export * from './chaos.js';
+export * from './pipelines.js';

@@ -47,6 +47,7 @@ export class TestEnv {
       BUS_NAMESPACE: namespace,
       GUARDKIT_PROGRESS_ROOTS: root,
       AUTOAPPDEV_RUNTIME_DIR: join(root, 'runtime'),
+      PIPELINE_WORKSPACE_ROOTS: root,
       GATEWAY_PORT: '0',
       LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
       LOG_FORMAT: 'json',

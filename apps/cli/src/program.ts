@@ -1,5 +1,6 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { pipelineParse } from './commands/pipeline-parse.js';
+import { pipelineRun, type RunOptions } from './commands/pipeline-run.js';
 import { CliExit, type Output, processOutput } from './output.js';
 
 /** The `guardkit-stream` command line (SPEC 9). */
@@ -15,7 +16,23 @@ export function buildProgram(out: Output = processOutput): Command {
     .argument('<file>', 'the script')
     .option('--json', 'print the result as JSON ({ok, ir, warnings} or {ok:false, error, line, detail})')
     .action((file: string, options: { json?: boolean }) => pipelineParse(file, options, out));
+  pipeline
+    .command('run')
+    .description(
+      'run an AAPS v1 script on the gateway; with --follow, exit 0 completed, 1 failed, 3 cancelled',
+    )
+    .argument('<file>', 'the script')
+    .requiredOption('--cwd <dir>', 'the working folder (under the orchestrator`s PIPELINE_WORKSPACE_ROOTS)')
+    .option('-f, --follow', 'print progress and output until the run ends')
+    .option('--json', 'print the run as JSON')
+    .addOption(urlOption())
+    .action((file: string, options: RunOptions) => pipelineRun(file, options, out));
   return program;
+}
+
+/** The gateway to talk to. */
+function urlOption(): Option {
+  return new Option('--url <url>', 'the gateway').env('GUARDKIT_URL').default('http://127.0.0.1:3000');
 }
 
 /** Runs the program and returns the exit code (never exits itself, so tests can call it). */

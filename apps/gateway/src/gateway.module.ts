@@ -15,6 +15,7 @@ import { DashboardController } from './dashboard/dashboard.controller.js';
 import { ErrorFilter } from './http/error-filter.js';
 import { RejectionsController } from './ingest/rejections.controller.js';
 import { OutboxController } from './outbox/outbox.controller.js';
+import { PipelinesController } from './pipelines/pipelines.controller.js';
 import { ScriptsController } from './pipelines/scripts.controller.js';
 import { SseHub } from './sse/sse-hub.js';
 import { SseModule } from './sse/sse.module.js';
@@ -35,7 +36,13 @@ const validationPipe = new ValidationPipe({
  * The SSE streams: a request logger (a child logger and its context) would live as long as each stream, about
  * half of what a connection costs in memory; streams are counted and timed in /metrics instead.
  */
-const SSE_ROUTES = ['builds/:id/events', 'events', 'triggers/:id/events', 'outbox/events'].map((path) => ({
+const SSE_ROUTES = [
+  'builds/:id/events',
+  'builds/:id/logs',
+  'events',
+  'triggers/:id/events',
+  'outbox/events',
+].map((path) => ({
   path,
   method: RequestMethod.GET,
 }));
@@ -77,6 +84,7 @@ export class GatewayModule {
         SessionsController,
         DashboardController,
         ScriptsController,
+        PipelinesController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },

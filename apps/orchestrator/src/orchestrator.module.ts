@@ -11,6 +11,7 @@ import { QueuesModule } from '#queues';
 import { BuildsModule } from './builds/builds.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
+import { PipelinesModule } from './pipelines/pipelines.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import type { DeliveryAdapter } from './triggers/delivery/delivery.js';
 import { TriggersModule } from './triggers/triggers.module.js';
@@ -59,6 +60,7 @@ export class OrchestratorModule {
         OutboxModule,
         RetentionModule,
         TriggersModule.forRoot(settings, options.deliveryAdapter),
+        PipelinesModule,
         MetricsModule.forRoot('orchestrator'),
         HealthModule.forRoot(readinessChecks),
       ],

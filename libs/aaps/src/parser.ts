@@ -17,6 +17,14 @@ export interface AapsParseResult {
  */
 export const MAX_JSON_DEPTH = 1000;
 
+/** AutoAppDev's limit on a script (`script_too_large` above it), in characters (code points, as Python counts). */
+export const SCRIPT_MAX_CHARS = 200_000;
+
+/** Longer than SCRIPT_MAX_CHARS as Python's `len()` counts (code points; `.length` counts UTF-16 units, never fewer). */
+export function scriptTooLarge(text: string): boolean {
+  return text.length > SCRIPT_MAX_CHARS && [...text].length > SCRIPT_MAX_CHARS;
+}
+
 /** `1`, `1.2`, `1.2.` (digits of any script, dots between, trailing dots allowed): shown, never checked. */
 const NUMERIC_PREFIX = /^\p{Nd}+(?:\.\p{Nd}+)*\.*$/u;
 const KEYWORDS = new Set(['TASK', 'STEP', 'ACTION']);

@@ -33,16 +33,33 @@ export class StreamProvisioner implements OnModuleInit {
 
   streamConfig(role: StreamRole): Partial<StreamConfig> & { name: string } {
     const s = this.settings.streams;
+    if (role === 'logs') {
+      // Output lines: many, worth less with age; bounded by age, size and lines per build (SPEC 6.3).
+      return {
+        ...this.common(role),
+        max_age: nanos(s.logs.maxAgeSeconds * 1000),
+        max_msgs_per_subject: s.logs.maxLinesPerBuild,
+        max_bytes: s.logs.maxBytes,
+      };
+    }
     return {
-      name: this.bus.subjects.streamName(role),
-      subjects: this.bus.subjects.streamSubjects(role),
-      retention: RetentionPolicy.Limits,
-      storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      ...this.common(role),
       max_age: nanos(s.maxAgeSeconds * 1000),
       // The outbox subject is per source and role, so a per-subject cap would bound the whole backlog of a
       // source and drop messages the orchestrator has not stored yet: it is bounded by age and size instead.
       max_msgs_per_subject: role === 'outbox' ? -1 : s.maxMsgsPerSubject,
       max_bytes: role === 'outbox' ? s.outboxMaxBytes : -1,
+    };
+  }
+
+  /** What every stream shares. */
+  private common(role: StreamRole): Partial<StreamConfig> & { name: string } {
+    const s = this.settings.streams;
+    return {
+      name: this.bus.subjects.streamName(role),
+      subjects: this.bus.subjects.streamSubjects(role),
+      retention: RetentionPolicy.Limits,
+      storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
       duplicate_window: nanos(s.duplicateWindowSeconds * 1000),
       num_replicas: s.replicas,
       discard: DiscardPolicy.Old,

@@ -7,3 +7,4 @@ export * from './subjects.js';
 export * from './validation.js';
 export * from './outbox.js';
 export * from './triggers.js';
+export * from './pipelines.js';

@@ -7,6 +7,7 @@ export const STREAM_NAMES = {
   outbox: 'GUARDKIT_OUTBOX',
   triggers: 'GUARDKIT_TRIGGERS',
   ingest: 'GUARDKIT_INGEST',
+  logs: 'GUARDKIT_LOGS',
 } as const;
 export type StreamRole = keyof typeof STREAM_NAMES;
 export const STREAM_ROLES = Object.keys(STREAM_NAMES) as StreamRole[];
@@ -41,6 +42,8 @@ export class Subjects {
         return [this.allTriggerStatus()];
       case 'ingest':
         return [`${this.root}.ingest.rejected`];
+      case 'logs':
+        return [this.allLogs()];
     }
   }
 
@@ -59,7 +62,7 @@ export class Subjects {
 
   private idBetween(subject: string, prefix: string, suffix: string): string | undefined {
     if (!subject.startsWith(prefix) || !subject.endsWith(suffix)) return undefined;
-    const id = subject.slice(prefix.length, -suffix.length);
+    const id = subject.slice(prefix.length, subject.length - suffix.length);
     return isSafeId(id) ? id : undefined;
   }
 
@@ -93,6 +96,20 @@ export class Subjects {
     return `${this.root}.triggers.${assertSafeId('trigger id', triggerId)}.status`;
   }
 
+  /** A build's output lines (SPEC 6.3). */
+  logs(buildId: string): string {
+    return `${this.root}.logs.${assertSafeId('build id', buildId)}`;
+  }
+
+  allLogs(): string {
+    return `${this.root}.logs.*`;
+  }
+
+  /** The build id of a `…logs.<id>` subject, or undefined for any other subject. */
+  logsBuildIdOf(subject: string): string | undefined {
+    return this.idBetween(subject, `${this.root}.logs.`, '');
+  }
+
   ingestRejected(): string {
     return `${this.root}.ingest.rejected`;
   }
@@ -118,5 +135,9 @@ export const RPC_METHODS = [
   'sessions.get',
   'sessions.list',
   'installation.whoami',
+  'pipelines.create',
+  'pipelines.list',
+  'pipelines.get',
+  'pipelines.command',
 ] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

@@ -44,6 +44,9 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400) STREAM_DUPLICATE_WINDOW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsIn([1, 3, 5]) STREAM_REPLICAS?: number;
   @IsOptional() @IsIn(['file', 'memory']) STREAM_STORAGE?: 'file' | 'memory';
+  @IsOptional() @Type(() => Number) @IsInt() @Min(60) LOG_STREAM_MAX_AGE_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1_048_576) LOG_STREAM_MAX_BYTES?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) LOG_MAX_LINES_PER_BUILD?: number;
 
   @IsOptional() @Matches(/^rediss?:\/\/[^\s]+$/, { message: 'must be a redis:// URL' }) REDIS_URL?: string;
   @IsOptional()
@@ -113,6 +116,29 @@ class Environment {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a tmux socket name (tmux -L)' })
   TMUX_SOCKET?: string;
 
+  @IsOptional() @IsString() PIPELINE_WORKSPACE_ROOTS?: string;
+  @IsOptional() @IsString() AGENT_COMMAND?: string;
+  @IsOptional()
+  @Matches(
+    /^\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63}|\*)\s*=\s*\d+\s*(,\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63}|\*)\s*=\s*\d+\s*)*$/,
+    {
+      message: 'must be role=N pairs, comma-separated (`*` for every other role): implementer=2,tester=4,*=1',
+    },
+  )
+  AGENT_CONCURRENCY?: string;
+  @IsOptional()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, {
+    message: 'must be environment variable names, comma-separated',
+  })
+  AGENT_ENV_ALLOW?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(604_800) AGENT_TIMEOUT_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(604_800) AGENT_SILENCE_TIMEOUT_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600_000) AGENT_KILL_GRACE_MS?: number;
+  @IsOptional() @IsString() AUTOAPPDEV_CODEX_MODEL?: string;
+  @IsOptional() @IsString() AUTOAPPDEV_CODEX_REASONING?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(80) @Max(1_000_000) LOG_LINE_MAX_CHARS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100_000) LOG_LINES_PER_SECOND?: number;
+
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
   @IsOptional() @IsIn(['json', 'pretty']) LOG_FORMAT?: 'json' | 'pretty';
 }
@@ -143,6 +169,8 @@ export interface Settings {
     duplicateWindowSeconds: number;
     replicas: number;
     storage: 'file' | 'memory';
+    /** GUARDKIT_LOGS keeps less than the other streams: output lines are many and worth less with age. */
+    logs: { maxAgeSeconds: number; maxBytes: number; maxLinesPerBuild: number };
   };
   redis: { url: string };
   database: { url: string };
@@ -181,6 +209,11 @@ export interface Settings {
   /** How long finished history stays in PostgreSQL, in days (a daily job deletes what is older). */
   retention: { triggerDays: number; auditDays: number; outboxDays: number };
   triggers: TriggerSettings;
+  pipelines: {
+    /** A run's working folder must lie under one of these (real paths). */
+    workspaceRoots: string[];
+  };
+  agents: AgentSettings;
   log: {
     level: string;
     pretty: boolean;
@@ -188,6 +221,28 @@ export interface Settings {
     destination?: { write(line: string): void };
   };
 }
+
+/** SPEC 6.3: the agent queues and what their jobs may do. Durations in milliseconds. */
+export interface AgentSettings {
+  /** A bash command line, the prompt on stdin; values arrive as environment variables (never pasted in). */
+  command: string;
+  /** Jobs at once per role; `*` for a role not named. */
+  concurrency: Record<string, number>;
+  /** Names of the orchestrator's environment passed to actions, past the basic allowlist. */
+  envAllow: string[];
+  timeoutMs: number;
+  silenceMs: number;
+  killGraceMs: number;
+  model: string;
+  reasoning: string;
+  logLineMaxChars: number;
+  logLinesPerSecond: number;
+}
+
+/** The agent command when AGENT_COMMAND is unset: Codex, continuing the run's session once it has one. */
+export const DEFAULT_AGENT_COMMAND =
+  'codex exec ${GUARDKIT_AGENT_SESSION:+resume "$GUARDKIT_AGENT_SESSION"} --json --full-auto ' +
+  '-m "$AUTOAPPDEV_CODEX_MODEL" -c model_reasoning_effort="\\"$AUTOAPPDEV_CODEX_REASONING\\"" -';
 
 /** SPEC 5: delivery, retries and the safeguards' thresholds. Durations in milliseconds. */
 export interface TriggerSettings {
@@ -256,6 +311,21 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       outboxSources.push({ name: name.trim(), runtimeDir: absolute(path, cwd) });
     }
   }
+  const workspaceRoots = splitList(raw.PIPELINE_WORKSPACE_ROOTS ?? '.').map((p) => absolute(p, cwd));
+  if (workspaceRoots.length === 0) problems.push('PIPELINE_WORKSPACE_ROOTS: names no folder');
+  const concurrency: Record<string, number> = { '*': 2 };
+  for (const pair of splitList(raw.AGENT_CONCURRENCY ?? '')) {
+    const [role = '', count = ''] = pair.split('=').map((x) => x.trim());
+    if (Number(count) < 1) problems.push(`AGENT_CONCURRENCY: ${role}=${count}: at least 1`);
+    concurrency[role] = Number(count);
+  }
+  const envAllow = splitList(raw.AGENT_ENV_ALLOW ?? '');
+  const own = new Set(settingNames());
+  for (const name of envAllow.filter((n) => own.has(n) && !n.startsWith('AUTOAPPDEV_'))) {
+    problems.push(
+      `AGENT_ENV_ALLOW: ${name} is a guardkit-stream setting; agents never see the service's own settings`,
+    );
+  }
   if ((raw.TRIGGER_BACKOFF_MAX_MS ?? 60_000) < (raw.TRIGGER_BACKOFF_MS ?? 1000))
     problems.push('TRIGGER_BACKOFF_MAX_MS: is below TRIGGER_BACKOFF_MS');
   if (problems.length > 0) {
@@ -278,6 +348,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       duplicateWindowSeconds: raw.STREAM_DUPLICATE_WINDOW_SECONDS ?? 120,
       replicas: raw.STREAM_REPLICAS ?? 1,
       storage: raw.STREAM_STORAGE ?? 'file',
+      logs: {
+        maxAgeSeconds: raw.LOG_STREAM_MAX_AGE_SECONDS ?? 2 * 24 * 3600,
+        maxBytes: raw.LOG_STREAM_MAX_BYTES ?? 1024 ** 3,
+        maxLinesPerBuild: raw.LOG_MAX_LINES_PER_BUILD ?? 50_000,
+      },
     },
     redis: { url: raw.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     database: { url: raw.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/guardkit' },
@@ -341,6 +416,19 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       crashLoopFailures: raw.TRIGGER_CRASH_LOOP_FAILURES ?? 3,
       crashLoopWindowMs: (raw.TRIGGER_CRASH_LOOP_WINDOW_SECONDS ?? 900) * 1000,
       sessionStaleMs: Math.round((raw.SESSION_STALE_HOURS ?? 12) * 3_600_000),
+    },
+    pipelines: { workspaceRoots },
+    agents: {
+      command: raw.AGENT_COMMAND ?? DEFAULT_AGENT_COMMAND,
+      concurrency,
+      envAllow,
+      timeoutMs: (raw.AGENT_TIMEOUT_SECONDS ?? 7200) * 1000,
+      silenceMs: (raw.AGENT_SILENCE_TIMEOUT_SECONDS ?? 900) * 1000,
+      killGraceMs: raw.AGENT_KILL_GRACE_MS ?? 5000,
+      model: raw.AUTOAPPDEV_CODEX_MODEL ?? 'gpt-5.3-codex',
+      reasoning: raw.AUTOAPPDEV_CODEX_REASONING ?? 'medium',
+      logLineMaxChars: raw.LOG_LINE_MAX_CHARS ?? 4000,
+      logLinesPerSecond: raw.LOG_LINES_PER_SECOND ?? 200,
     },
     log: {
       level: raw.LOG_LEVEL ?? 'info',

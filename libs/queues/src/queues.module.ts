@@ -28,7 +28,7 @@ export class QueuesModule {
         DiscoveryModule,
       ],
       providers: [RedisLink],
-      exports: [BullModule],
+      exports: [BullModule, RedisLink],
     };
   }
 }

@@ -43,6 +43,11 @@ export class RedisLink implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /** Hears the errors of a queue, worker or event listener made outside the module (the agent queues). */
+  watch(emitter: { on(event: 'error', listener: (error: Error) => void): unknown }): void {
+    emitter.on('error', (error: Error) => this.lost(error));
+  }
+
   onModuleDestroy(): void {
     clearInterval(this.probe);
   }

@@ -18,6 +18,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   PAYLOAD_TOO_LARGE: HttpStatus.PAYLOAD_TOO_LARGE,
   THREAD_AUTO_BLOCKED: HttpStatus.CONFLICT,
   CONFLICT: HttpStatus.CONFLICT,
+  INVALID_PIPELINE: HttpStatus.BAD_REQUEST,
+  INVALID_TRANSITION: HttpStatus.CONFLICT,
   FORBIDDEN: HttpStatus.FORBIDDEN,
   // AutoAppDev's POST /api/outbox codes, kept as it spells them
   invalid_body: HttpStatus.BAD_REQUEST,

@@ -1,11 +1,16 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiProperty } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { type AapsErrorBody, type AapsIr, type AapsWarning, isAapsParseError, parseAaps } from '#aaps';
+import {
+  type AapsErrorBody,
+  type AapsIr,
+  type AapsWarning,
+  isAapsParseError,
+  parseAaps,
+  SCRIPT_MAX_CHARS,
+  scriptTooLarge,
+} from '#aaps';
 import { ApiDoc } from '../http/api-docs.js';
-
-/** AutoAppDev's limit on a script (`script_too_large` above it), in characters (code points, as Python counts). */
-export const SCRIPT_MAX_CHARS = 200_000;
 
 export class ParseScriptDto {
   @ApiProperty({ description: `an AAPS v1 script (at most ${SCRIPT_MAX_CHARS} characters)` })
@@ -16,11 +21,6 @@ type ParseAnswer =
   | { ok: true; ir: AapsIr; warnings: AapsWarning[] }
   | (AapsErrorBody & { message: string })
   | { ok: false; error: string; message: string };
-
-/** The length Python's `len()` gives (code points); `.length` counts UTF-16 units, which is never less. */
-export function scriptTooLarge(text: string): boolean {
-  return text.length > SCRIPT_MAX_CHARS && [...text].length > SCRIPT_MAX_CHARS;
-}
 
 /**
  * AutoAppDev-compatible script parsing (`POST /api/scripts/parse`, its `docs/api-contracts.md`): its body,

@@ -217,12 +217,13 @@ class FeedConnection {
     }
   }
 
-  /** Without Last-Event-ID: the newest event of each key (of the stream, without keys). */
+  /** Without Last-Event-ID: the newest event of each key (of the stream, without keys), or all (logs). */
   private async snapshot(upTo: number): Promise<HistorySource[]> {
     const sources: HistorySource[] = [];
     for (const { key, subject } of this.subjects()) {
       const latest = await this.feed.newest(key, subject);
-      if (latest && latest.seq <= upTo) sources.push([latest]);
+      if (latest && this.feed.kind.snapshotAll) sources.push(this.feed.history.between(subject, 0, upTo));
+      else if (latest && latest.seq <= upTo) sources.push([latest]);
       // An id nobody has written yet (a typo, or a build not started): say so rather than stay silent.
       if (!latest && this.keys !== ALL_KEYS) {
         this.sse.comment(`no events yet for ${this.feed.kind.label} ${key}; waiting for its first`);

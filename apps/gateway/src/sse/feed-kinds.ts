@@ -23,9 +23,11 @@ export interface FeedKind {
   subjectFor: (key: string) => string;
   /** For status streams: superseded events of a key may be conflated, and a terminal state ends the key. */
   status?: StatusRules;
+  /** Without Last-Event-ID a client gets every retained event of its keys (logs), not only the newest. */
+  snapshotAll?: boolean;
 }
 
-export function feedKinds(subjects: Subjects): Record<'builds' | 'triggers' | 'outbox', FeedKind> {
+export function feedKinds(subjects: Subjects): Record<'builds' | 'triggers' | 'outbox' | 'logs', FeedKind> {
   return {
     builds: {
       role: 'builds',
@@ -53,6 +55,16 @@ export function feedKinds(subjects: Subjects): Record<'builds' | 'triggers' | 'o
       allSubjects: subjects.streamSubjects('outbox')[0],
       keyOf: (subject) => subjects.outboxSourceOf(subject),
       subjectFor: (source) => subjects.outboxSource(source),
+    },
+    // A build's output lines (SPEC 6.3): each distinct, and a new client gets all that is kept, as `tail -f`.
+    logs: {
+      role: 'logs',
+      label: 'logs',
+      event: 'log',
+      allSubjects: subjects.allLogs(),
+      keyOf: (subject) => subjects.logsBuildIdOf(subject),
+      subjectFor: (id) => subjects.logs(id),
+      snapshotAll: true,
     },
   };
 }

@@ -18,6 +18,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   readonly builds: EventFeed;
   readonly triggers: EventFeed;
   readonly outbox: EventFeed;
+  readonly logs: EventFeed;
   readonly queueLimit: number;
   readonly queueBytes: number;
   private readonly connections = new Set<SseConnection>();
@@ -37,6 +38,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
     this.builds = new EventFeed(bus, this, kinds.builds);
     this.triggers = new EventFeed(bus, this, kinds.triggers);
     this.outbox = new EventFeed(bus, this, kinds.outbox);
+    this.logs = new EventFeed(bus, this, kinds.logs);
     metrics.watchSse({
       lags: () => this.lags(),
       live: () => this.feeds().map((feed) => ({ stream: feed.kind.role, flowing: feed.tail.flowing })),
@@ -105,7 +107,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   }
 
   private feeds(): EventFeed[] {
-    return [this.builds, this.triggers, this.outbox];
+    return [this.builds, this.triggers, this.outbox, this.logs];
   }
 
   private *lags(): Iterable<SseLag> {

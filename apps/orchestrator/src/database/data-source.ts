@@ -7,6 +7,7 @@ import { CreateOutboxMessages1764100000000 } from './migrations/1764100000000-cr
 import { CreateTriggers1764200000000 } from './migrations/1764200000000-create-triggers.js';
 import { Reliability1764300000000 } from './migrations/1764300000000-reliability.js';
 import { BuildReceivedAt1764400000000 } from './migrations/1764400000000-build-received-at.js';
+import { CreatePipelines1764500000000 } from './migrations/1764500000000-create-pipelines.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -27,6 +28,7 @@ export const MIGRATIONS = [
   CreateTriggers1764200000000,
   Reliability1764300000000,
   BuildReceivedAt1764400000000,
+  CreatePipelines1764500000000,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */

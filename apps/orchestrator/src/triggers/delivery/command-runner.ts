@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { Inject, Injectable } from '@nestjs/common';
 import { SETTINGS, type Settings } from '#platform';
+import { allowlistedEnvironment } from '../../agents/process-environment.js';
 import { DeliveryError } from './delivery.js';
 
 /**
@@ -20,7 +21,7 @@ export class CommandRunner {
       return Promise.reject(new DeliveryError('NOT_CONFIGURED', `no ${kind} command: set ${variable}`));
     }
     const timeout = this.settings.triggers.commandTimeoutMs;
-    const env = { ...commandEnvironment(process.env, this.settings.triggers.commandEnv), ...variables };
+    const env = { ...allowlistedEnvironment(process.env, this.settings.triggers.commandEnv), ...variables };
     if (this.settings.triggers.tmuxSocket) env['GUARDKIT_TMUX_SOCKET'] = this.settings.triggers.tmuxSocket;
     return new Promise((resolve, reject) => {
       execFile(
@@ -47,23 +48,6 @@ export class CommandRunner {
       );
     });
   }
-}
-
-/** What a resume or spawn command inherits from the orchestrator's environment, besides TRIGGER_COMMAND_ENV. */
-const INHERITED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TERM', 'TZ', 'TMPDIR'];
-
-/**
- * The environment of a resume or spawn command: an allowlist, never the whole of the orchestrator's, which
- * holds DATABASE_URL, REDIS_URL and secrets an agent has no business seeing. `LC_*` passes too (locale), and
- * the names in TRIGGER_COMMAND_ENV (an agent's API key, say).
- */
-export function commandEnvironment(env: NodeJS.ProcessEnv, extra: readonly string[]): Record<string, string> {
-  const allowed = new Set([...INHERITED, ...extra]);
-  return Object.fromEntries(
-    Object.entries(env).filter(
-      (e): e is [string, string] => e[1] !== undefined && (allowed.has(e[0]) || e[0].startsWith('LC_')),
-    ),
-  );
 }
 
 function tail(text: string): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeliveryError, sanitizeForTerminal } from './delivery.js';
-import { commandEnvironment } from './command-runner.js';
+import { allowlistedEnvironment } from '../../agents/process-environment.js';
 import { classifyTmuxError, exactTarget, unsentText } from './tmux-adapter.js';
 
 describe('sanitizeForTerminal', () => {
@@ -71,7 +71,7 @@ describe('unsentText', () => {
   });
 });
 
-describe('commandEnvironment', () => {
+describe('allowlistedEnvironment', () => {
   const orchestrator = {
     PATH: '/usr/bin',
     HOME: '/root',
@@ -83,7 +83,7 @@ describe('commandEnvironment', () => {
     OPENAI_API_KEY: 'sk-secret',
   };
   it('passes the basics and never the service settings or secrets', () => {
-    assert.deepEqual(commandEnvironment(orchestrator, []), {
+    assert.deepEqual(allowlistedEnvironment(orchestrator, []), {
       PATH: '/usr/bin',
       HOME: '/root',
       LANG: 'C.UTF-8',
@@ -91,6 +91,6 @@ describe('commandEnvironment', () => {
     });
   });
   it('passes the variables TRIGGER_COMMAND_ENV names', () => {
-    assert.equal(commandEnvironment(orchestrator, ['OPENAI_API_KEY'])['OPENAI_API_KEY'], 'sk-secret');
+    assert.equal(allowlistedEnvironment(orchestrator, ['OPENAI_API_KEY'])['OPENAI_API_KEY'], 'sk-secret');
   });
 });

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { eventually, PipelineClient, ServiceProcess, Stack, TestEnv } from '#test-support';
+import { createGateway } from '../../apps/gateway/src/gateway.module.js';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('pipelines: an orchestrator killed with SIGKILL mid-action resumes the run', () => {
+  let env: TestEnv;
+  let gateway: NestExpressApplication;
+  let client: PipelineClient;
+  const orchestrators: ServiceProcess[] = [];
+
+  before(async () => {
+    env = await TestEnv.create();
+    gateway = await createGateway(env.settings);
+    const address = gateway.getHttpServer().address();
+    client = new PipelineClient(
+      `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+      env,
+    );
+  });
+  after(async () => {
+    for (const o of orchestrators) await o.stop();
+    await env?.cleanup(gateway);
+  });
+
+  const startOrchestrator = async () => {
+    const orchestrator = ServiceProcess.start('orchestrator', { ...env.processEnv(), LOG_LEVEL: 'info' });
+    orchestrators.push(orchestrator);
+    await orchestrator.waitForOutput(/orchestrator ready/, 30_000);
+    return orchestrator;
+  };
+
+  it('runs the interrupted action again (recorded as interrupted), ends what the dead one left, and goes on', async () => {
+    const first = await startOrchestrator();
+    const cwd = await client.workspace();
+    const text = [
+      'AUTOAPPDEV_PIPELINE 1',
+      'TASK {"id":"t1","title":"Long"}',
+      '  STEP {"id":"s1","title":"Work","block":"work"}',
+      '    ACTION {"id":"a1","kind":"run","params":{"cmd":"echo $$ >> starts.txt; sleep 4; echo ONE"}}',
+      '    ACTION {"id":"a2","kind":"run","params":{"cmd":"echo TWO"}}',
+    ].join('\n');
+    const runId = await client.start({ script_text: text, cwd });
+    const starts = () =>
+      readFile(join(cwd, 'starts.txt'), 'utf8').then(
+        (t) => t.trim().split('\n').map(Number),
+        () => [],
+      );
+    const [orphan] = await eventually(
+      async () => ((await starts()).length === 1 ? starts() : undefined),
+      20_000,
+    );
+    await first.kill();
+    assert.ok(alive(orphan), 'the action outlives its orchestrator (its own process group)');
+
+    await startOrchestrator();
+    const done = await client.until(runId, ['completed', 'failed'], 40_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    assert.equal((await starts()).length, 2, 'the interrupted action ran once more, not the whole run');
+    assert.ok(!alive(orphan), 'what the dead orchestrator left running was ended');
+    const rows = await env.query<{ seq: number; attempt: number; state: string; action_id: string }>(
+      'SELECT seq, attempt, state, action_id FROM pipeline_action_runs WHERE run_id = $1 ORDER BY seq, attempt',
+      [runId],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.action_id, r.attempt, r.state]),
+      [
+        ['a1', 1, 'interrupted'],
+        ['a1', 2, 'succeeded'],
+        ['a2', 1, 'succeeded'],
+      ],
+    );
+    const lines = await client.lines(runId, (l) => l.includes('runner done'));
+    assert.ok(
+      lines.some((l) =>
+        /a1: interrupted \(the orchestrator stopped while it ran\); running it again \(attempt 2\)/.test(l),
+      ),
+      lines.join('\n'),
+    );
+    assert.deepEqual(
+      lines.filter((l) => l === 'ONE' || l === 'TWO'),
+      ['ONE', 'TWO'],
+    );
+  });
+});
+
+describe('pipelines: the concurrency of a role is never exceeded', () => {
+  let env: TestEnv;
+  let stack: Stack;
+  let client: PipelineClient;
+
+  before(async () => {
+    env = await TestEnv.create({ AGENT_CONCURRENCY: 'tester=2,*=1' });
+    stack = await Stack.start(env);
+    client = new PipelineClient(stack.baseUrl, env);
+  });
+  after(() => stack?.stop());
+
+  it('10 pipelines at once: at most 2 tester actions run at a time, and 2 do', async () => {
+    const journal = join(env.root, 'journal.txt');
+    const cmd = `echo "+ $(date +%s%N)" >> ${journal}; sleep 0.3; echo "- $(date +%s%N)" >> ${journal}`;
+    const text = [
+      'AUTOAPPDEV_PIPELINE 1',
+      'TASK {"id":"t1","title":"Check"}',
+      '  STEP {"id":"d","title":"Debug","block":"debug"}',
+      `    ACTION ${JSON.stringify({ id: 'a1', kind: 'run', params: { cmd } })}`,
+      `    ACTION ${JSON.stringify({ id: 'a2', kind: 'run', params: { cmd } })}`,
+    ].join('\n');
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, async () =>
+        client.start({ script_text: text, cwd: await client.workspace() }),
+      ),
+    );
+    for (const runId of runs)
+      assert.equal((await client.until(runId, ['completed', 'failed'], 60_000)).state, 'completed');
+    const events = (await readFile(journal, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => ({ delta: line.startsWith('+') ? 1 : -1, at: BigInt(line.slice(2)) }))
+      .sort((a, b) => (a.at === b.at ? a.delta - b.delta : a.at < b.at ? -1 : 1));
+    assert.equal(events.length, 40);
+    let running = 0;
+    let most = 0;
+    for (const e of events) most = Math.max(most, (running += e.delta));
+    assert.equal(most, 2, `at most 2 at once, and the queue uses both (saw ${most})`);
+  });
+});
