@@ -68,6 +68,15 @@ describe('pipelines: control, agents and refusals, through the real services and
       lines.includes(`CTX t1 w ${runId} implementer runtime=${join(env.root, 'runtime')}`),
       lines.join('\n'),
     );
+    // the agent queues are on the board, with the jobs they ran
+    const board = (await (await fetch(`${stack.baseUrl}/admin/queues/api/queues`)).json()) as {
+      queues: { name: string; counts: { completed: number } }[];
+    };
+    const planner = board.queues.find((q) => q.name === 'agents-planner');
+    assert.ok(
+      (planner?.counts.completed ?? 0) >= 1,
+      JSON.stringify(board.queues.map((q) => [q.name, q.counts])),
+    );
   });
 
   it('pause takes effect between actions; resume goes on from the next one', async () => {

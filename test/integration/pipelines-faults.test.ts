@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { eventually, PipelineClient, ServiceProcess, Stack, TestEnv } from '#test-support';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
+import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 
 const alive = (pid: number) => {
   try {
@@ -96,17 +97,22 @@ describe('pipelines: an orchestrator killed with SIGKILL mid-action resumes the 
   });
 });
 
-describe('pipelines: the concurrency of a role is never exceeded', () => {
+describe('pipelines: the concurrency of a role is never exceeded, over two orchestrator replicas', () => {
   let env: TestEnv;
   let stack: Stack;
+  let second: Awaited<ReturnType<typeof createOrchestrator>> | undefined;
   let client: PipelineClient;
 
   before(async () => {
     env = await TestEnv.create({ AGENT_CONCURRENCY: 'tester=2,*=1' });
     stack = await Stack.start(env);
+    second = await createOrchestrator(env.settings); // its worker could take 2 more: the queue's limit holds
     client = new PipelineClient(stack.baseUrl, env);
   });
-  after(() => stack?.stop());
+  after(async () => {
+    await second?.close();
+    await stack?.stop();
+  });
 
   it('10 pipelines at once: at most 2 tester actions run at a time, and 2 do', async () => {
     const journal = join(env.root, 'journal.txt');
@@ -135,5 +141,51 @@ describe('pipelines: the concurrency of a role is never exceeded', () => {
     let most = 0;
     for (const e of events) most = Math.max(most, (running += e.delta));
     assert.equal(most, 2, `at most 2 at once, and the queue uses both (saw ${most})`);
+  });
+});
+
+describe('pipelines: two orchestrators drive each run once', () => {
+  let env: TestEnv;
+  let stack: Stack;
+  let second: Awaited<ReturnType<typeof createOrchestrator>> | undefined;
+  let client: PipelineClient;
+
+  before(async () => {
+    env = await TestEnv.create();
+    stack = await Stack.start(env);
+    second = await createOrchestrator(env.settings);
+    client = new PipelineClient(stack.baseUrl, env);
+  });
+  after(async () => {
+    await second?.close();
+    await stack?.stop();
+  });
+
+  it('8 runs over two replicas: every action once, every run completed, and the other replica`s sweep leaves them be', async () => {
+    const journal = join(env.root, 'journal.txt');
+    const text = [
+      'AUTOAPPDEV_PIPELINE 1',
+      'TASK {"id":"t1","title":"T"}',
+      '  STEP {"id":"s","title":"S","block":"work"}',
+      ...['a1', 'a2', 'a3'].map(
+        (id) =>
+          `    ACTION ${JSON.stringify({ id, kind: 'run', params: { cmd: `sleep 1; echo "$GUARDKIT_BUILD_ID ${id}" >> ${journal}` } })}`,
+      ),
+    ].join('\n');
+    // long enough for each replica's sweep (every 5 s) to look at every run while it is driven by the other
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, async () =>
+        client.start({ script_text: text, cwd: await client.workspace() }),
+      ),
+    );
+    for (const runId of runs)
+      assert.equal((await client.until(runId, ['completed', 'failed'], 60_000)).state, 'completed');
+    const lines = (await readFile(journal, 'utf8')).trim().split('\n');
+    assert.equal(lines.length, 24, lines.join('\n'));
+    assert.equal(new Set(lines).size, 24, 'no action ran twice');
+    const attempts = await env.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pipeline_action_runs WHERE attempt > 1 OR state <> 'succeeded'`,
+    );
+    assert.equal(attempts[0].n, 0);
   });
 });

@@ -84,7 +84,15 @@ describe('triggers: retries, the dead-letter queue and the board', () => {
     const board = (await (await fetch(`${stack.baseUrl}/admin/queues/api/queues`)).json()) as {
       queues: { name: string; counts: { failed: number } }[];
     };
-    assert.deepEqual(board.queues.map((q) => q.name).sort(), ['triggers', 'triggers-dead']);
+    assert.deepEqual(board.queues.map((q) => q.name).sort(), [
+      'agents-committer',
+      'agents-implementer',
+      'agents-planner',
+      'agents-reviewer',
+      'agents-tester',
+      'triggers',
+      'triggers-dead',
+    ]);
     assert.ok((board.queues.find((q) => q.name === 'triggers-dead')?.counts.failed ?? 0) >= 1);
 
     await writeFile(healthy, '');

@@ -70,8 +70,8 @@ export class GatewayModule {
       imports: [
         PlatformModule.forRoot(settings, 'gateway', { unloggedRoutes: SSE_ROUTES, clock }),
         BusModule.forRoot('gateway'),
-        QueuesModule.forRoot(),
-        BoardModule,
+        QueuesModule.forRoot(settings),
+        BoardModule.forRoot(settings),
         MetricsModule.forRoot('gateway'),
         SseModule,
         HealthModule.forRoot(readinessChecks, [SseModule]),

@@ -54,7 +54,7 @@ export class OrchestratorModule {
       imports: [
         PlatformModule.forRoot(settings, 'orchestrator', { clock: options.clock ?? systemClock }),
         BusModule.forRoot('orchestrator'),
-        QueuesModule.forRoot(),
+        QueuesModule.forRoot(settings),
         DatabaseModule,
         BuildsModule,
         OutboxModule,

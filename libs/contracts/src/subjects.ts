@@ -110,6 +110,11 @@ export class Subjects {
     return this.idBetween(subject, `${this.root}.logs.`, '');
   }
 
+  /** Core NATS (no stream): a run was cancelled; every orchestrator ends the run's processes it runs. */
+  pipelineCancelled(): string {
+    return `${this.root}.pipelines.cancelled`;
+  }
+
   ingestRejected(): string {
     return `${this.root}.ingest.rejected`;
   }

@@ -1,9 +1,10 @@
-import { Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { BullBoardModule } from '@bull-board/nestjs';
 import type { NextFunction, Request, Response } from 'express';
-import { QUEUE_NAMES } from '#contracts';
+import type { Settings } from '#platform';
+import { allQueueNames } from '#queues';
 
 export const BOARD_ROUTE = '/admin/queues';
 
@@ -21,16 +22,23 @@ export function loopbackOnly(req: Request, res: Response, next: NextFunction): v
   });
 }
 
-/** bull-board at /admin/queues with every queue of contracts' QUEUE_NAMES, dead-letter queues included. */
-@Module({
-  imports: [
-    BullBoardModule.forRoot({
-      route: BOARD_ROUTE,
-      adapter: ExpressAdapter,
-      middleware: loopbackOnly,
-      boardOptions: { uiConfig: { boardTitle: 'guardkit-stream' } },
-    }),
-    BullBoardModule.forFeature(...QUEUE_NAMES.map((name) => ({ name, adapter: BullMQAdapter }))),
-  ],
-})
-export class BoardModule {}
+/** bull-board at /admin/queues with every queue: the trigger queues, their dead letters, the agent queues. */
+@Module({})
+export class BoardModule {
+  static forRoot(settings: Settings): DynamicModule {
+    return {
+      module: BoardModule,
+      imports: [
+        BullBoardModule.forRoot({
+          route: BOARD_ROUTE,
+          adapter: ExpressAdapter,
+          middleware: loopbackOnly,
+          boardOptions: { uiConfig: { boardTitle: 'guardkit-stream' } },
+        }),
+        BullBoardModule.forFeature(
+          ...allQueueNames(settings).map((name) => ({ name, adapter: BullMQAdapter })),
+        ),
+      ],
+    };
+  }
+}

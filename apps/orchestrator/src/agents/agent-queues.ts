@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
-import { agentQueueName, BUILT_IN_ROLES, GuardkitError } from '#contracts';
+import { agentQueueName, GuardkitError } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
-import { RedisLink, redisConnection } from '#queues';
+import { agentRoles, RedisLink, redisConnection } from '#queues';
 
 /** A job on an agent queue names what handles it (`pipeline_action`, later workflow roles) and carries its data. */
 export type AgentJobHandler = (job: Job) => Promise<unknown>;
@@ -16,12 +16,14 @@ interface RoleQueue {
   queue: Queue;
   events: QueueEvents;
   worker: Worker;
+  /** The role's concurrency, set on the queue for every worker of every replica. */
+  limited: Promise<unknown>;
 }
 
 /**
  * One BullMQ queue per role (`agents-<role>`, SPEC 6.3), each with a worker whose concurrency is the role's
- * from AGENT_CONCURRENCY (`*` for the rest), so ten pipelines never run more than that many of a role at
- * once. Queues of the built-in roles and of the roles AGENT_CONCURRENCY names exist from the start (the board
+ * from AGENT_CONCURRENCY (`*` for the rest), and the same as the queue's global concurrency, so ten pipelines
+ * never run more than that many of a role at once, however many orchestrator replicas work the queue. Queues of the built-in roles and of the roles AGENT_CONCURRENCY names exist from the start (the board
  * shows them); another role named by an action gets its queue when first used.
  */
 @Injectable()
@@ -34,20 +36,13 @@ export class AgentQueues implements OnApplicationShutdown {
     private readonly redis: RedisLink,
   ) {}
 
-  /** The roles with a queue from the start. */
-  static configuredRoles(settings: Settings): string[] {
-    return [
-      ...new Set([...BUILT_IN_ROLES, ...Object.keys(settings.agents.concurrency).filter((r) => r !== '*')]),
-    ];
-  }
-
   handle(name: string, handler: AgentJobHandler): void {
     this.handlers.set(name, handler);
   }
 
   /** Starts the workers of the configured roles (after the handlers are registered). */
-  start(): void {
-    for (const role of AgentQueues.configuredRoles(this.settings)) this.role(role);
+  async start(): Promise<void> {
+    await Promise.all(agentRoles(this.settings).map((role) => this.role(role).limited));
   }
 
   concurrencyOf(role: string): number {
@@ -60,7 +55,8 @@ export class AgentQueues implements OnApplicationShutdown {
    * from what it executes, so the driver that resumes a run after a restart waits for the same job.
    */
   async run<R>(role: string, name: string, jobId: string, data: object): Promise<R> {
-    const { queue, events } = this.role(role);
+    const { queue, events, limited } = this.role(role);
+    await limited;
     const job = await queue.add(name, data, {
       jobId,
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
@@ -93,10 +89,13 @@ export class AgentQueues implements OnApplicationShutdown {
       },
       { connection, prefix, concurrency: this.concurrencyOf(role), maxStalledCount: 1 },
     );
+    const queue = new Queue(name, { connection, prefix });
     const entry: RoleQueue = {
-      queue: new Queue(name, { connection, prefix }),
+      queue,
       events: new QueueEvents(name, { connection, prefix }),
       worker,
+      // A worker's concurrency bounds one replica; the queue's global concurrency bounds them all together.
+      limited: queue.setGlobalConcurrency(this.concurrencyOf(role)),
     };
     // a lost Redis is said once, by the link, not by every connection at every retry
     for (const emitter of [entry.queue, entry.events, worker]) this.redis.watch(emitter);

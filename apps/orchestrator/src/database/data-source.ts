@@ -8,6 +8,7 @@ import { CreateTriggers1764200000000 } from './migrations/1764200000000-create-t
 import { Reliability1764300000000 } from './migrations/1764300000000-reliability.js';
 import { BuildReceivedAt1764400000000 } from './migrations/1764400000000-build-received-at.js';
 import { CreatePipelines1764500000000 } from './migrations/1764500000000-create-pipelines.js';
+import { PipelineDriverLease1764500000001 } from './migrations/1764500000001-pipeline-driver-lease.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -29,6 +30,7 @@ export const MIGRATIONS = [
   Reliability1764300000000,
   BuildReceivedAt1764400000000,
   CreatePipelines1764500000000,
+  PipelineDriverLease1764500000001,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { Bus, EventPublisher } from '#bus';
@@ -123,7 +124,7 @@ export class PipelineActionProcessor {
       timeoutMs: agents.timeoutMs,
       silenceMs: agents.silenceMs,
       killGraceMs: agents.killGraceMs,
-      onSpawn: (pid) => this.repo.recordPid(d.runId, d.seq, d.attempt, pid),
+      onSpawn: (pid) => this.repo.recordPid(d.runId, d.seq, d.attempt, pid, hostname()),
       onLine: (stream, line) => {
         if (d.captureSession && sessionId === null && stream === 'stdout')
           sessionId = sessionIdOf(line) ?? null;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import {
@@ -29,6 +30,8 @@ import { workspaceChanges } from './workspace-changes.js';
 
 /** What a driver uses; the engine hands it over. */
 export interface DriverDeps {
+  /** This orchestrator's driver id: every change is made under its lease on the run. */
+  driverId: string;
   repo: PipelineRepository;
   ledger: PipelineLedger;
   queues: AgentQueues;
@@ -294,8 +297,9 @@ export class PipelineDriver {
     const { ctx, step, action } = move;
     let row = await this.deps.repo.actionRun(this.runId, seq, attempt);
     if (row?.state === 'running') {
-      // Only a dead orchestrator leaves a row running when its run is being resumed: end what it left.
-      if (row.pid) signalGroup(row.pid, 'SIGKILL');
+      // Only a dead orchestrator leaves a row running when its run is being resumed (its lease lapsed): end
+      // what it left, where it can be reached (a process on another host is that host's to end).
+      if (row.pid && row.host === hostname()) signalGroup(row.pid, 'SIGKILL');
       await this.deps.repo.finishActionRun(
         { runId: this.runId, seq, attempt },
         {
@@ -508,7 +512,7 @@ export class PipelineDriver {
   }
 
   private commit(change: RunChange): Promise<PipelineRun> {
-    return this.deps.ledger.commit(this.runId, change);
+    return this.deps.ledger.commit(this.runId, change, { driver: this.deps.driverId });
   }
 
   /** A line of the runner's own, as AutoAppDev's runner logs (`[runner] …`), on the build's log subject. */

@@ -5,6 +5,9 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Subscription } from '@nats-io/nats-core';
 import type { Job } from 'bullmq';
 import { Bus, EventPublisher } from '#bus';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
@@ -19,14 +22,20 @@ import { PipelineDriver } from './pipeline-driver.js';
 import { PipelineLedger } from './pipeline-ledger.js';
 import { PipelineRepository } from './pipeline-repository.js';
 
-/** How often runs that should be moving but have no driver (one stopped by an error) are picked up again. */
+/**
+ * How often runs that should be moving but have no driver (one stopped by an error, or whose replica died)
+ * are picked up, and this replica's leases renewed.
+ */
 const SWEEP_MS = 5000;
+/** A driver's lease on its run: a replica that stops renewing it (it died) loses its runs after this. */
+export const DRIVER_LEASE_MS = 15_000;
 
 /**
- * Drives every active run of this orchestrator: one driver per run, started when a run is created, resumed
- * or retried, and for every run still `queued` or `running` at start (an orchestrator that died resumes its
- * runs). On shutdown the drivers stop at their next move and the running processes are ended (their runs
- * resume at the next start). One orchestrator drives the runs of an installation (docs/pipelines.md).
+ * Drives active runs: one driver per run in the whole installation, held by a lease on the run's row
+ * (`driver_id`), renewed while it drives. A driver starts when a run is created, resumed or retried, and for
+ * every run still `queued` or `running` whose lease is free or lapsed (its replica died), checked at start and
+ * every few seconds. On shutdown the drivers stop at their next move and the running processes are ended;
+ * their leases are released, so a replica still up (or this one, restarted) resumes them.
  */
 @Injectable()
 export class PipelineEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -34,6 +43,9 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
   private readonly drivers = new Map<string, { driver: PipelineDriver; done: Promise<void> }>();
   private stopping = false;
   private sweep?: NodeJS.Timeout;
+  private cancellations?: Subscription;
+  /** This replica's driver id (a lease names it). */
+  readonly driverId = `orchestrator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
   constructor(
     private readonly repo: PipelineRepository,
@@ -49,17 +61,23 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
 
   async onApplicationBootstrap(): Promise<void> {
     this.queues.handle(PIPELINE_ACTION_JOB, (job) => this.processor.process(job as Job<PipelineActionJob>));
-    this.queues.start();
+    await this.queues.start();
+    this.cancellations = this.bus.nc.subscribe(this.bus.subjects.pipelineCancelled(), {
+      callback: (_error, msg) => void this.executor.cancel(msg.string()),
+    });
     await this.resumeActive();
     this.sweep = setInterval(() => void this.resumeActive().catch(() => undefined), SWEEP_MS);
     this.sweep.unref();
   }
 
-  /** Starts a run's driver unless one is already driving it. */
-  start(runId: string): void {
+  /** Starts a run's driver, unless one is driving it already, here or on another replica. */
+  async start(runId: string): Promise<void> {
+    if (this.stopping || this.drivers.has(runId)) return;
+    if (!(await this.repo.claimDriver(runId, this.driverId, DRIVER_LEASE_MS))) return;
     if (this.stopping || this.drivers.has(runId)) return;
     const driver = new PipelineDriver(
       {
+        driverId: this.driverId,
         repo: this.repo,
         ledger: this.ledger,
         queues: this.queues,
@@ -73,16 +91,23 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
     const done = driver
       .drive()
       .catch((error: unknown) => {
-        // PostgreSQL or Redis away: the sweep starts the run again once they answer
-        this.logger.error({ err: error, run_id: runId }, 'a pipeline driver stopped; retrying shortly');
+        // PostgreSQL or Redis away, or the lease lost: the sweep starts the run again where it is due
+        this.logger.error(
+          { err: error, run_id: runId },
+          'a pipeline driver stopped; its run is picked up again shortly',
+        );
       })
-      .finally(() => this.drivers.delete(runId));
+      .finally(async () => {
+        this.drivers.delete(runId);
+        await this.repo.releaseDriver(runId, this.driverId).catch(() => undefined); // else it lapses
+      });
     this.drivers.set(runId, { driver, done });
   }
 
-  /** Ends the processes of a run (a cancel); its driver ends the run when their jobs answer. */
+  /** Ends the processes of a run (a cancel), on every replica; its driver ends the run when their jobs answer. */
   cancelProcesses(runId: string): void {
     this.executor.cancel(runId);
+    this.bus.nc.publish(this.bus.subjects.pipelineCancelled(), runId);
   }
 
   get driving(): number {
@@ -90,15 +115,15 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async resumeActive(): Promise<void> {
-    for (const runId of await this.repo.activeRunIds()) {
-      if (!this.drivers.has(runId)) this.logger.log({ run_id: runId }, 'driving pipeline run');
-      this.start(runId);
-    }
+    const held = await this.repo.renewDriver(this.driverId, [...this.drivers.keys()], DRIVER_LEASE_MS);
+    for (const [runId, { driver }] of this.drivers) if (!held.includes(runId)) driver.stop(); // taken over
+    for (const runId of await this.repo.activeRunIds()) await this.start(runId);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.sweep);
+    this.cancellations?.unsubscribe();
     for (const { driver } of this.drivers.values()) driver.stop();
     const ended = this.executor.interruptAll('the orchestrator is stopping');
     if (ended > 0)

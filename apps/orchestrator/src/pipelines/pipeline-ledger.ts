@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { type AapsStep, planPipeline } from '#aaps';
-import { createEnvelope, type OutboxMessagePayload } from '#contracts';
+import { createEnvelope, GuardkitError, type OutboxMessagePayload } from '#contracts';
 import { Bus } from '#bus';
 import { CLOCK, type Clock } from '#platform';
 import { EventRelay } from '../relay/event-relay.js';
@@ -15,6 +15,11 @@ export interface RunEvent {
   step?: AapsStep;
   note: ProgressNote;
   outbox?: string;
+}
+
+/** A driver whose lease another replica took (this one was thought dead): it must stop driving. */
+export class DriverLeaseLostError extends GuardkitError {
+  readonly code = 'DRIVER_LEASE_LOST';
 }
 
 /** Changes a locked run and says what to announce (null: nothing). */
@@ -34,14 +39,21 @@ export class PipelineLedger {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  /** `onlyIn`: the states the change applies in (a driver's changes: queued and running); others are left be. */
+  /**
+   * `onlyIn`: the states the change applies in (a driver's changes: queued and running); others are left be.
+   * `driver`: the driver making it, which must still hold the run's lease.
+   */
   async commit(
     runId: string,
     change: RunChange,
-    onlyIn: readonly string[] = ['queued', 'running'],
+    options: { onlyIn?: readonly string[]; driver?: string } = {},
   ): Promise<PipelineRun> {
+    const onlyIn = options.onlyIn ?? ['queued', 'running'];
     let published = false;
     const run = await this.repo.locked(runId, async (tx, r) => {
+      if (options.driver !== undefined && r.driverId !== options.driver) {
+        throw new DriverLeaseLostError(`run ${runId} is driven by another orchestrator now`);
+      }
       if (!onlyIn.includes(r.state)) return r;
       const event = await change(r, tx);
       const now = this.clock.now();

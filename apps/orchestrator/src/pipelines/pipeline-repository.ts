@@ -30,6 +30,8 @@ export interface PipelineRun {
   metrics: RunMetrics;
   failure: PipelineFailure | null;
   eventSeq: number;
+  /** The orchestrator replica driving it (while its lease lasts). */
+  driverId: string | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -54,11 +56,13 @@ export interface ActionRun {
   exitCode: number | null;
   signal: string | null;
   pid: number | null;
+  /** The host its process ran on: only there can it be ended. */
+  host: string | null;
   detail: string | null;
 }
 
 const RUN_COLUMNS = `run_id, title, state, requested, ir, cwd, env, source, runtime_dir, request_id, cursor, items,
-  agent_session, metrics, failure, event_seq, created_at, started_at, finished_at, updated_at`;
+  agent_session, metrics, failure, event_seq, created_at, started_at, finished_at, updated_at, driver_id`;
 
 type Row = Record<string, unknown>;
 
@@ -80,6 +84,7 @@ function toRun(row: Row): PipelineRun {
     metrics: row.metrics as RunMetrics,
     failure: row.failure as PipelineFailure | null,
     eventSeq: row.event_seq as number,
+    driverId: row.driver_id as string | null,
     createdAt: row.created_at as Date,
     startedAt: row.started_at as Date | null,
     finishedAt: row.finished_at as Date | null,
@@ -102,6 +107,7 @@ function toActionRun(row: Row): ActionRun {
     exitCode: row.exit_code as number | null,
     signal: row.signal as string | null,
     pid: row.pid as number | null,
+    host: row.host as string | null,
     detail: row.detail as string | null,
   };
 }
@@ -115,7 +121,7 @@ export class PipelineRepository {
   async insert(run: PipelineRun): Promise<{ run: PipelineRun; created: boolean }> {
     const rows = await this.db.query<Row[]>(
       `INSERT INTO pipeline_runs (${RUN_COLUMNS})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, NULL)
        ON CONFLICT (request_id) DO NOTHING RETURNING ${RUN_COLUMNS}`,
       [
         run.runId,
@@ -209,7 +215,7 @@ export class PipelineRepository {
 
   async insertActionRun(
     tx: EntityManager,
-    action: Omit<ActionRun, 'state' | 'exitCode' | 'signal' | 'pid' | 'detail'>,
+    action: Omit<ActionRun, 'state' | 'exitCode' | 'signal' | 'pid' | 'host' | 'detail'>,
     at: Date,
   ): Promise<void> {
     await tx.query(
@@ -264,11 +270,44 @@ export class PipelineRepository {
     return rows[0].state === 'cancelled' ? 'cancelled' : 'claimed';
   }
 
-  /** The process group the execution started, recorded right after the spawn (killed if found orphaned). */
-  async recordPid(runId: string, seq: number, attempt: number, pid: number): Promise<void> {
+  /** The process group the execution started, and its host, recorded right after the spawn (an orphan can be ended). */
+  async recordPid(runId: string, seq: number, attempt: number, pid: number, host: string): Promise<void> {
     await this.db.query(
-      `UPDATE pipeline_action_runs SET pid = $4 WHERE run_id = $1 AND seq = $2 AND attempt = $3`,
-      [runId, seq, attempt, pid],
+      `UPDATE pipeline_action_runs SET pid = $4, host = $5 WHERE run_id = $1 AND seq = $2 AND attempt = $3`,
+      [runId, seq, attempt, pid, host],
+    );
+  }
+
+  /**
+   * Takes the right to drive a run for `leaseMs`: free, already this driver's, or left by a driver whose lease
+   * lapsed (its replica died). Only runs that are queued or running are driven.
+   */
+  async claimDriver(runId: string, driverId: string, leaseMs: number): Promise<boolean> {
+    const rows = await this.db.query<Row[]>(
+      `UPDATE pipeline_runs SET driver_id = $2, driver_lease_until = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE run_id = $1 AND state IN ('queued', 'running')
+         AND (driver_id IS NULL OR driver_id = $2 OR driver_lease_until < now())
+       RETURNING run_id`,
+      [runId, driverId, leaseMs],
+    );
+    return rows.length > 0;
+  }
+
+  /** Renews the leases of the runs a driver drives; returns those it still holds. */
+  async renewDriver(driverId: string, runIds: string[], leaseMs: number): Promise<string[]> {
+    if (runIds.length === 0) return [];
+    const rows = await this.db.query<Row[]>(
+      `UPDATE pipeline_runs SET driver_lease_until = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE driver_id = $1 AND run_id = ANY($2) RETURNING run_id`,
+      [driverId, runIds, leaseMs],
+    );
+    return rows.map((r) => r.run_id as string);
+  }
+
+  async releaseDriver(runId: string, driverId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE pipeline_runs SET driver_id = NULL, driver_lease_until = NULL WHERE run_id = $1 AND driver_id = $2`,
+      [runId, driverId],
     );
   }
 

@@ -84,13 +84,14 @@ export class PipelineService implements OnModuleInit {
       metrics: { tests_passed: 0, tests_total: 0 },
       failure: null,
       eventSeq: 0,
+      driverId: null,
       createdAt: now,
       startedAt: null,
       finishedAt: null,
       updatedAt: now,
     };
     const saved = (await this.repo.insert(run)).run;
-    this.engine.start(saved.runId);
+    await this.engine.start(saved.runId);
     return { run_id: saved.runId, build_id: saved.runId, state: saved.state, warnings };
   }
 
@@ -197,14 +198,14 @@ export class PipelineService implements OnModuleInit {
             return null;
         }
       },
-      all,
+      { onlyIn: all },
     );
     if (refused)
       throw new InvalidTransitionError(
         `cannot ${command} a ${refused} run (${command} is for ${allowed.join(', ')} runs)`,
       );
-    if (command === 'cancel') this.engine.cancelProcesses(runId);
-    if (command === 'resume' || command === 'retry') this.engine.start(runId);
+    if (command === 'cancel') this.engine.cancelProcesses(runId); // on every replica: the action may run on another
+    if (command === 'resume' || command === 'retry') await this.engine.start(runId);
     return this.view(run);
   }
 
