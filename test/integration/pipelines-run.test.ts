@@ -22,7 +22,6 @@ describe('pipelines: AutoAppDev`s demos run as builds, through the real services
 
   it('the conditional-steps demo: a fix step runs only after its task`s debug step failed', async () => {
     const cwd = await client.workspace();
-    const events = await SseClient.open(`${stack.baseUrl}/events?builds=`);
     const runId = await client.start({
       ir: await example('pipeline_ir_conditional_steps_demo_v0.json'),
       cwd,
@@ -42,7 +41,6 @@ describe('pipelines: AutoAppDev`s demos run as builds, through the real services
     });
     assert.equal(build.latest.build_type, 'pipeline');
     assert.equal(build.progress_pct, 100);
-    events.close();
   });
 
   it('the meta-round demo runs its template once per item, with META_TASK messages on the outbox; a re-run skips them', async () => {

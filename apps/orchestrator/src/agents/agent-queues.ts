@@ -90,9 +90,13 @@ export class AgentQueues implements OnApplicationShutdown {
       { connection, prefix, concurrency: this.concurrencyOf(role), maxStalledCount: 1 },
     );
     const queue = new Queue(name, { connection, prefix });
+    const events = new QueueEvents(name, { connection, prefix });
+    // a listener on each per job being waited for: one per run driven, unbounded by design
+    events.setMaxListeners(0);
+    queue.setMaxListeners(0);
     const entry: RoleQueue = {
       queue,
-      events: new QueueEvents(name, { connection, prefix }),
+      events,
       worker,
       // A worker's concurrency bounds one replica; the queue's global concurrency bounds them all together.
       limited: queue.setGlobalConcurrency(this.concurrencyOf(role)),

@@ -86,7 +86,8 @@ export class ProcessExecutor {
     return new Promise((resolve) => {
       let child;
       try {
-        child = spawn('bash', [spec.login ? '-lc' : '-c', spec.command], {
+        // --norc: bash reads ~/.bashrc when its stdin is a socket (it takes it for sshd), and Node's pipes are
+        child = spawn('bash', ['--norc', spec.login ? '-lc' : '-c', spec.command], {
           cwd: spec.cwd,
           env: spec.env,
           detached: true,
