@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { PipelineClient, Stack, TestEnv } from '#test-support';
+import { PipelineRepository } from '../../apps/orchestrator/src/pipelines/pipeline-repository.js';
 
 const FAKE_AGENT = fileURLToPath(new URL('../../../test/fixtures/fake-agent.sh', import.meta.url));
 const exec = promisify(execFile);
@@ -77,6 +78,29 @@ describe('pipelines: control, agents and refusals, through the real services and
       (planner?.counts.completed ?? 0) >= 1,
       JSON.stringify(board.queues.map((q) => [q.name, q.counts])),
     );
+  });
+
+  it('an execution is taken once, and a run has one driver: second deliveries and other replicas are refused', async () => {
+    const repo = stack.orchestrator!.get(PipelineRepository);
+    const cwd = await client.workspace();
+    const runId = await client.start({ script_text: script(['sleep 1; echo ONCE']), cwd });
+    await client.until(runId, ['running']);
+    assert.equal(await repo.claimDriver(runId, 'another-replica', 15_000), false, 'its lease is held');
+    await client.until(runId, ['completed']);
+    assert.equal(
+      await repo.claimActionRun(runId, 1, 1, new Date()),
+      'taken',
+      'a late second delivery runs nothing',
+    );
+    await env.query(
+      `INSERT INTO pipeline_action_runs (run_id, seq, attempt, task_id, step_id, action_id, kind, role, state, queued_at)
+       VALUES ($1, 99, 1, 't1', 's1', 'a1', 'run', 'implementer', 'queued', now())`,
+      [runId],
+    );
+    assert.equal(await repo.claimActionRun(runId, 99, 1, new Date()), 'claimed');
+    assert.equal(await repo.claimActionRun(runId, 99, 1, new Date()), 'taken');
+    const lines = await client.lines(runId, (l) => l.includes('runner done'));
+    assert.equal(lines.filter((l) => l === 'ONCE').length, 1);
   });
 
   it('pause takes effect between actions; resume goes on from the next one', async () => {

@@ -9,6 +9,7 @@ import { type Clock, PlatformModule, type Settings } from '#platform';
 import { HealthModule, MetricsModule, READINESS_CHECKS, ServiceMetrics } from '#health';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
+import { AutoAppDevController } from './autoappdev/autoappdev.controller.js';
 import { BoardModule } from './board/board.module.js';
 import { BuildsController } from './builds/builds.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
@@ -85,6 +86,8 @@ export class GatewayModule {
         DashboardController,
         ScriptsController,
         PipelinesController,
+        // last: its catch-all answers the rest of AutoAppDev's /api with `not_supported`
+        AutoAppDevController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
@@ -106,6 +109,14 @@ export async function createGateway(settings: Settings, clock?: Clock): Promise<
   app.disable('x-powered-by');
   // An AAPS script may be 200,000 characters (up to 800 kB of UTF-8), past body-parser's 100 kB default.
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  // AutoAppDev's PWA calls its backend from its own origin (its config.local.js sets API_BASE_URL)
+  if (settings.gateway.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: settings.gateway.corsOrigins,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['content-type', 'authorization', 'last-event-id'],
+    });
+  }
   app.use(app.get(ServiceMetrics).http);
   serveOpenApi(app);
   await app.listen(settings.gateway.port, settings.gateway.host);

@@ -11,6 +11,7 @@ import { QueuesModule } from '#queues';
 import { BuildsModule } from './builds/builds.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
+import { AutoAppDevModule } from './autoappdev/autoappdev.module.js';
 import { PipelinesModule } from './pipelines/pipelines.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import type { DeliveryAdapter } from './triggers/delivery/delivery.js';
@@ -61,6 +62,7 @@ export class OrchestratorModule {
         RetentionModule,
         TriggersModule.forRoot(settings, options.deliveryAdapter),
         PipelinesModule,
+        AutoAppDevModule,
         MetricsModule.forRoot('orchestrator'),
         HealthModule.forRoot(readinessChecks),
       ],

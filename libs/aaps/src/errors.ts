@@ -13,7 +13,9 @@ export type AapsErrorCode =
   | 'duplicate_id'
   | 'step_before_task'
   | 'action_before_step'
-  | 'missing_task';
+  | 'missing_task'
+  /** an annotated shell script with no `# AAPS:` line (the shell import) */
+  | 'missing_annotations';
 
 /** The wire shape of a refused script, as AutoAppDev's `POST /api/scripts/parse` answers it. */
 export interface AapsErrorBody {

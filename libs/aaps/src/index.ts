@@ -4,3 +4,4 @@ export * from './ir-document.js';
 export * from './parser.js';
 export * from './printer.js';
 export * from './run-plan.js';
+export * from './shell-import.js';

@@ -6,6 +6,7 @@ import { AapsParseError, isAapsParseError } from './errors.js';
 import type { AapsIr } from './ir.js';
 import { readIrDocument } from './ir-document.js';
 import { parseAaps } from './parser.js';
+import { importAnnotatedShell } from './shell-import.js';
 import { printAaps } from './printer.js';
 import { pyStrip } from './python-text.js';
 
@@ -245,6 +246,33 @@ describe('AAPS v1 parser: properties', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('the annotated shell import (AutoAppDev`s /api/scripts/import-shell)', () => {
+  it('reads the `# AAPS:` lines as a script, ignores the rest, and places an error on its shell line', () => {
+    const shell = [
+      '#!/usr/bin/env bash',
+      '# AAPS: AUTOAPPDEV_PIPELINE 1',
+      'set -e',
+      '  #AAPS:TASK {"id":"t1","title":"Build"}',
+      'echo not me',
+      '# AAPS:   STEP {"id":"s","title":"S","block":"work"}',
+    ].join('\n');
+    const result = importAnnotatedShell(shell);
+    assert.equal(
+      result.aapsText,
+      'AUTOAPPDEV_PIPELINE 1\nTASK {"id":"t1","title":"Build"}\nSTEP {"id":"s","title":"S","block":"work"}',
+    );
+    assert.equal(result.ir.tasks[0].steps[0].id, 's');
+    assert.throws(
+      () => importAnnotatedShell('echo\n# AAPS: AUTOAPPDEV_PIPELINE 1\n\n# AAPS: TASK {"id":1}\n'),
+      (e: unknown) => isAapsParseError(e) && e.error === 'missing_or_invalid_field' && e.line === 4,
+    );
+    assert.throws(
+      () => importAnnotatedShell('echo hi\n'),
+      (e: unknown) => isAapsParseError(e) && e.error === 'missing_annotations' && e.line === 1,
     );
   });
 });

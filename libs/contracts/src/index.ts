@@ -8,3 +8,4 @@ export * from './validation.js';
 export * from './outbox.js';
 export * from './triggers.js';
 export * from './pipelines.js';
+export * from './autoappdev.js';

@@ -144,5 +144,13 @@ export const RPC_METHODS = [
   'pipelines.list',
   'pipelines.get',
   'pipelines.command',
+  'pipelines.current',
+  'pipelines.start_default',
+  'scripts.list',
+  'scripts.save',
+  'scripts.get',
+  'scripts.delete',
+  'inbox.list',
+  'inbox.post',
 ] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

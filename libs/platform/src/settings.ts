@@ -117,6 +117,13 @@ class Environment {
   TMUX_SOCKET?: string;
 
   @IsOptional() @IsString() PIPELINE_WORKSPACE_ROOTS?: string;
+  @IsOptional() @IsString() AUTOAPPDEV_PIPELINE_SCRIPT?: string;
+  @IsOptional() @IsString() AUTOAPPDEV_PIPELINE_CWD?: string;
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s,/]+(\s*,\s*https?:\/\/[^\s,/]+)*$/, {
+    message: 'must be origins (scheme://host[:port]), comma-separated',
+  })
+  GATEWAY_CORS_ORIGINS?: string;
   @IsOptional() @IsString() AGENT_COMMAND?: string;
   @IsOptional()
   @Matches(
@@ -182,6 +189,8 @@ export interface Settings {
     sseClientQueueLimit: number;
     sseConflateAfterMs: number;
     sseClientQueueBytes: number;
+    /** Browser origins allowed to call the API (AutoAppDev's PWA from its own origin); none by default. */
+    corsOrigins: string[];
   };
   ingest: {
     progressRoots: string[];
@@ -212,6 +221,9 @@ export interface Settings {
   pipelines: {
     /** A run's working folder must lie under one of these (real paths). */
     workspaceRoots: string[];
+    /** What AutoAppDev's `POST /api/pipeline/start` runs: an AAPS file and its folder (unset: none). */
+    autoappdevScript: string | undefined;
+    autoappdevCwd: string | undefined;
   };
   agents: AgentSettings;
   log: {
@@ -364,6 +376,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       sseClientQueueLimit: raw.SSE_CLIENT_QUEUE_LIMIT ?? 1000,
       sseConflateAfterMs: raw.SSE_CONFLATE_AFTER_MS ?? 2000,
       sseClientQueueBytes: raw.SSE_CLIENT_QUEUE_BYTES ?? 4_194_304,
+      corsOrigins: splitList(raw.GATEWAY_CORS_ORIGINS ?? ''),
     },
     ingest: {
       progressRoots: roots,
@@ -417,7 +430,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       crashLoopWindowMs: (raw.TRIGGER_CRASH_LOOP_WINDOW_SECONDS ?? 900) * 1000,
       sessionStaleMs: Math.round((raw.SESSION_STALE_HOURS ?? 12) * 3_600_000),
     },
-    pipelines: { workspaceRoots },
+    pipelines: {
+      workspaceRoots,
+      autoappdevScript: raw.AUTOAPPDEV_PIPELINE_SCRIPT,
+      autoappdevCwd: raw.AUTOAPPDEV_PIPELINE_CWD ? absolute(raw.AUTOAPPDEV_PIPELINE_CWD, cwd) : undefined,
+    },
     agents: {
       command: raw.AGENT_COMMAND ?? DEFAULT_AGENT_COMMAND,
       concurrency,

@@ -8,8 +8,8 @@ import {
 import { DiscoveryService, ModuleRef } from '@nestjs/core';
 import { getQueueToken, WorkerHost } from '@nestjs/bullmq';
 import type { Queue, Worker } from 'bullmq';
-import { QUEUE_NAMES } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
+import { allQueueNames } from './queue-names.js';
 
 /** How often a lost Redis is asked again, to say once when it is back. */
 const PROBE_MS = 1000;
@@ -33,7 +33,7 @@ export class RedisLink implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues = QUEUE_NAMES.map((name) =>
+    this.queues = allQueueNames(this.settings).map((name) =>
       this.moduleRef.get<Queue>(getQueueToken(name), { strict: false }),
     );
     for (const queue of this.queues) queue.on('error', (error) => this.lost(error));

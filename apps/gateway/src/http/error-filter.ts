@@ -104,6 +104,9 @@ function unparseableBody(exception: unknown, req: Request): GuardkitError | unde
   const cause = exception.cause as { type?: unknown } | undefined;
   if (cause?.type !== 'entity.parse.failed') return undefined;
   const message = `the body is not valid JSON: ${exception.message}`;
-  const code = UNPARSEABLE_BODY_CODES[`${req.method} ${req.path}`];
+  // AutoAppDev answers a body that is not JSON with `invalid_json` on the rest of its /api
+  const code =
+    UNPARSEABLE_BODY_CODES[`${req.method} ${req.path}`] ??
+    (req.path.startsWith('/api/') ? 'invalid_json' : undefined);
   return code ? new UnparseableBodyError(code, message) : new ValidationError(message, ['body']);
 }

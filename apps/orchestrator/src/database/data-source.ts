@@ -9,6 +9,7 @@ import { Reliability1764300000000 } from './migrations/1764300000000-reliability
 import { BuildReceivedAt1764400000000 } from './migrations/1764400000000-build-received-at.js';
 import { CreatePipelines1764500000000 } from './migrations/1764500000000-create-pipelines.js';
 import { PipelineDriverLease1764500000001 } from './migrations/1764500000001-pipeline-driver-lease.js';
+import { AutoAppDev1764600000000 } from './migrations/1764600000000-autoappdev.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -31,6 +32,7 @@ export const MIGRATIONS = [
   BuildReceivedAt1764400000000,
   CreatePipelines1764500000000,
   PipelineDriverLease1764500000001,
+  AutoAppDev1764600000000,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */

@@ -112,7 +112,11 @@ function toActionRun(row: Row): ActionRun {
   };
 }
 
-/** Every SQL statement about pipeline runs, their action executions and completed meta-round items. */
+/**
+ * TypeORM answers an UPDATE or DELETE with `[rows, count]`, not the rows: statements that need their RETURNING
+ * rows are written `WITH changed AS (UPDATE … RETURNING …) SELECT … FROM changed`.
+ *
+ * Every SQL statement about pipeline runs, their action executions and completed meta-round items. */
 @Injectable()
 export class PipelineRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
@@ -256,14 +260,14 @@ export class PipelineRepository {
     at: Date,
   ): Promise<'claimed' | 'cancelled' | 'taken'> {
     const rows = await this.db.query<Row[]>(
-      `UPDATE pipeline_action_runs a
+      `WITH taken AS (UPDATE pipeline_action_runs a
          SET state = CASE WHEN r.requested = 'cancel' THEN 'cancelled' ELSE 'running' END,
              started_at = $4,
              ended_at = CASE WHEN r.requested = 'cancel' THEN $4::timestamptz END,
              detail = CASE WHEN r.requested = 'cancel' THEN 'cancelled before it started' END
        FROM pipeline_runs r
        WHERE r.run_id = a.run_id AND a.run_id = $1 AND a.seq = $2 AND a.attempt = $3 AND a.state = 'queued'
-       RETURNING a.state`,
+       RETURNING a.state) SELECT state FROM taken`,
       [runId, seq, attempt, at],
     );
     if (rows.length === 0) return 'taken';
@@ -284,10 +288,10 @@ export class PipelineRepository {
    */
   async claimDriver(runId: string, driverId: string, leaseMs: number): Promise<boolean> {
     const rows = await this.db.query<Row[]>(
-      `UPDATE pipeline_runs SET driver_id = $2, driver_lease_until = now() + make_interval(secs => $3::double precision / 1000)
+      `WITH claimed AS (UPDATE pipeline_runs SET driver_id = $2, driver_lease_until = now() + make_interval(secs => $3::double precision / 1000)
        WHERE run_id = $1 AND state IN ('queued', 'running')
          AND (driver_id IS NULL OR driver_id = $2 OR driver_lease_until < now())
-       RETURNING run_id`,
+       RETURNING run_id) SELECT run_id FROM claimed`,
       [runId, driverId, leaseMs],
     );
     return rows.length > 0;
@@ -297,8 +301,8 @@ export class PipelineRepository {
   async renewDriver(driverId: string, runIds: string[], leaseMs: number): Promise<string[]> {
     if (runIds.length === 0) return [];
     const rows = await this.db.query<Row[]>(
-      `UPDATE pipeline_runs SET driver_lease_until = now() + make_interval(secs => $3::double precision / 1000)
-       WHERE driver_id = $1 AND run_id = ANY($2) RETURNING run_id`,
+      `WITH renewed AS (UPDATE pipeline_runs SET driver_lease_until = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE driver_id = $1 AND run_id = ANY($2) RETURNING run_id) SELECT run_id FROM renewed`,
       [driverId, runIds, leaseMs],
     );
     return rows.map((r) => r.run_id as string);

@@ -13,6 +13,7 @@ import { PipelineService } from './pipeline-service.js';
 @Module({
   // the installation check comes first: no worker starts on queues another installation works
   imports: [InstallationModule, RelayModule],
+  exports: [PipelineRepository, PipelineService],
   providers: [
     AgentQueues,
     ProcessExecutor,
