@@ -4,19 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Stack, TestEnv } from '#test-support';
-import type { Output } from '../../apps/cli/src/output.js';
+import { captureOutput } from '../../apps/cli/src/output.js';
 import { runCli } from '../../apps/cli/src/program.js';
 
 const HELLO = fileURLToPath(new URL('../../../examples/pipelines/hello.aaps', import.meta.url));
 
 function capture() {
-  const out = { stdout: [] as string[], stderr: [] as string[] };
-  const output: Output = {
-    line: (text) => out.stdout.push(text),
-    json: (value) => out.stdout.push(JSON.stringify(value)),
-    warn: (text) => out.stderr.push(text),
-  };
-  return { out, output };
+  const { output, stdout, stderr } = captureOutput();
+  return { output, out: { stdout, stderr } };
 }
 
 describe('guardkit-stream pipeline run --follow, against the real services', () => {

@@ -20,3 +20,18 @@ export const processOutput: Output = {
   json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
   warn: (text) => process.stderr.write(`${text}\n`),
 };
+
+/** An Output that keeps what a command wrote (for tests, and for callers that run a command in process). */
+export function captureOutput(): { output: Output; stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    output: {
+      line: (text) => stdout.push(text),
+      json: (value) => stdout.push(JSON.stringify(value)),
+      warn: (text) => stderr.push(text),
+    },
+  };
+}

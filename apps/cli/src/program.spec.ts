@@ -3,17 +3,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Output } from './output.js';
+import { captureOutput } from './output.js';
 import { runCli } from './program.js';
 
 function capture() {
-  const out = { stdout: [] as string[], stderr: [] as string[] };
-  const output: Output = {
-    line: (text) => out.stdout.push(text),
-    json: (value) => out.stdout.push(JSON.stringify(value)),
-    warn: (text) => out.stderr.push(text),
-  };
-  return { out, output };
+  const { output, stdout, stderr } = captureOutput();
+  return { output, out: { stdout, stderr } };
 }
 
 describe('guardkit-stream pipeline parse', () => {

@@ -11,6 +11,7 @@ import {
   type PipelinePlan,
   planPipeline,
 } from '#aaps';
+import type { EntityManager } from 'typeorm';
 import { isSafeId, ROLE_BY_BLOCK } from '#contracts';
 import type { Bus, EventPublisher } from '#bus';
 import type { Clock, Settings } from '#platform';
@@ -264,21 +265,7 @@ export class PipelineDriver {
     return this.commit(async (r, tx) => {
       const seq = r.cursor.seq + 1;
       r.cursor = { ...r.cursor, seq, running: { seq, attempt: 1 } };
-      await this.deps.repo.insertActionRun(
-        tx,
-        {
-          runId: r.runId,
-          seq,
-          attempt: 1,
-          taskId: ctx.id,
-          itemId: ctx.item?.id ?? null,
-          stepId: step.id,
-          actionId: action.id,
-          kind: action.kind,
-          role: roleOf(step, action),
-        },
-        this.deps.clock.now(),
-      );
+      await this.recordExecution(tx, move, seq, 1);
       return {
         ctx,
         step,
@@ -362,21 +349,7 @@ export class PipelineDriver {
         );
         return this.commit(async (r, tx) => {
           r.cursor = { ...r.cursor, running: { seq, attempt: attempt + 1 } };
-          await this.deps.repo.insertActionRun(
-            tx,
-            {
-              runId: r.runId,
-              seq,
-              attempt: attempt + 1,
-              taskId: ctx.id,
-              itemId: ctx.item?.id ?? null,
-              stepId: step.id,
-              actionId: action.id,
-              kind: action.kind,
-              role: roleOf(step, action),
-            },
-            this.deps.clock.now(),
-          );
+          await this.recordExecution(tx, move, seq, attempt + 1);
           return { ctx, step, note: actionNote('retrying') };
         });
       }
@@ -405,6 +378,31 @@ export class PipelineDriver {
         });
       }
     }
+  }
+
+  /** The row of an action's execution, written (queued) with the cursor that names it, before its job exists. */
+  private recordExecution(
+    tx: EntityManager,
+    move: Extract<Move, { type: 'run_action' }>,
+    seq: number,
+    attempt: number,
+  ): Promise<void> {
+    const { ctx, step, action } = move;
+    return this.deps.repo.insertActionRun(
+      tx,
+      {
+        runId: this.runId,
+        seq,
+        attempt,
+        taskId: ctx.id,
+        itemId: ctx.item?.id ?? null,
+        stepId: step.id,
+        actionId: action.id,
+        kind: action.kind,
+        role: roleOf(step, action),
+      },
+      this.deps.clock.now(),
+    );
   }
 
   private jobFor(
