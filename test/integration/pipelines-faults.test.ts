@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { eventually, PipelineClient, ServiceProcess, Stack, TestEnv } from '#test-support';
+import { eventually, freePort, PipelineClient, ServiceProcess, Stack, TestEnv } from '#test-support';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 
@@ -188,5 +189,80 @@ describe('pipelines: two orchestrators drive each run once', () => {
       `SELECT count(*)::int AS n FROM pipeline_action_runs WHERE attempt > 1 OR state <> 'succeeded'`,
     );
     assert.equal(attempts[0].n, 0);
+  });
+});
+
+describe('pipelines: PostgreSQL away while an action ends', () => {
+  let env: TestEnv;
+  let gateway: NestExpressApplication;
+  let orchestrator: Awaited<ReturnType<typeof createOrchestrator>> | undefined;
+  let client: PipelineClient;
+  const sockets = new Set<Socket>();
+  let proxy: Server;
+  let port: number;
+  const listen = () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+
+  before(async () => {
+    env = await TestEnv.create();
+    const upstream = new URL(env.vars['DATABASE_URL'] ?? '');
+    proxy = createServer((socket) => {
+      const server = connect(Number(upstream.port || 5432), upstream.hostname);
+      for (const s of [socket, server]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      socket.pipe(server).pipe(socket);
+    });
+    port = await freePort();
+    await listen();
+    const proxied = new URL(upstream);
+    proxied.host = `127.0.0.1:${port}`;
+    orchestrator = await createOrchestrator({ ...env.settings, database: { url: proxied.toString() } });
+    gateway = await createGateway(env.settings);
+    const address = gateway.getHttpServer().address();
+    client = new PipelineClient(
+      `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+      env,
+    );
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    proxy.close();
+    await env?.cleanup(gateway, orchestrator);
+  });
+
+  it('records the end once the database is back: the action is not run again, and the run goes on', async () => {
+    const cwd = await client.workspace();
+    const text = [
+      'AUTOAPPDEV_PIPELINE 1',
+      'TASK {"id":"t1","title":"T"}',
+      '  STEP {"id":"s","title":"S","block":"work"}',
+      '    ACTION {"id":"a1","kind":"run","params":{"cmd":"echo x >> starts.txt; sleep 2; echo ONE"}}',
+      '    ACTION {"id":"a2","kind":"run","params":{"cmd":"echo TWO"}}',
+    ].join('\n');
+    const runId = await client.start({ script_text: text, cwd });
+    await eventually(
+      async () => ((await readFile(join(cwd, 'starts.txt'), 'utf8').catch(() => '')) ? true : undefined),
+      20_000,
+    );
+    // cut PostgreSQL while the action runs, past its end, then bring it back
+    proxy.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => setTimeout(r, 4000));
+    await listen();
+    assert.equal((await client.until(runId, ['completed', 'failed'], 60_000)).state, 'completed');
+    assert.equal((await readFile(join(cwd, 'starts.txt'), 'utf8')).trim().split('\n').length, 1, 'ran once');
+    const rows = await env.query<{ action_id: string; attempt: number; state: string }>(
+      'SELECT action_id, attempt, state FROM pipeline_action_runs WHERE run_id = $1 ORDER BY seq, attempt',
+      [runId],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.action_id, r.attempt, r.state]),
+      [
+        ['a1', 1, 'succeeded'],
+        ['a2', 1, 'succeeded'],
+      ],
+    );
   });
 });

@@ -78,6 +78,12 @@ export class ProcessExecutor {
     return this.running.size;
   }
 
+  /** Whether a process of this build runs here now. */
+  isRunning(key: string): boolean {
+    for (const run of this.running) if (run.key === key) return true;
+    return false;
+  }
+
   get active(): number {
     return this.running.size;
   }

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { Bus, EventPublisher } from '#bus';
@@ -7,6 +8,9 @@ import { allowlistedEnvironment } from '../agents/process-environment.js';
 import { type ExecutionResult, ProcessExecutor } from '../agents/process-executor.js';
 import { LogSink } from '../agents/log-sink.js';
 import { type ActionRunState, PipelineRepository } from './pipeline-repository.js';
+
+/** How long the end of an action is retried while PostgreSQL does not answer. */
+const RECORD_RETRY_MS = 60_000;
 
 /** The agent-queue job name of a pipeline action. */
 export const PIPELINE_ACTION_JOB = 'pipeline_action';
@@ -81,6 +85,27 @@ export class PipelineActionProcessor {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
+  /**
+   * The process has run: its end is recorded, retried while PostgreSQL is away (RECORD_RETRY_MS), so a database
+   * hiccup does not leave it looking interrupted, which would run it again.
+   */
+  private async recordEnd(
+    key: { runId: string; seq: number; attempt: number },
+    end: Parameters<PipelineRepository['finishActionRun']>[1],
+  ): Promise<void> {
+    const deadline = Date.now() + RECORD_RETRY_MS;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await this.repo.finishActionRun(key, end, this.clock.now());
+        return;
+      } catch (error) {
+        if (Date.now() + delay > deadline) throw error;
+        this.logger.warn({ err: error, run_id: key.runId }, 'could not record an action`s end; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
   async process(job: Job<PipelineActionJob>): Promise<PipelineActionResult> {
     const d = job.data;
     const key = { runId: d.runId, seq: d.seq, attempt: d.attempt };
@@ -139,11 +164,7 @@ export class PipelineActionProcessor {
     if (state !== 'succeeded')
       sink.write('runner', `[guardkit] ${d.actionId}: ${state}${detail ? ` (${detail})` : ''}`);
     await sink.close();
-    await this.repo.finishActionRun(
-      key,
-      { state, exitCode: result.exitCode, signal: result.signal, detail },
-      this.clock.now(),
-    );
+    await this.recordEnd(key, { state, exitCode: result.exitCode, signal: result.signal, detail });
     if (state === 'interrupted')
       this.logger.warn({ run_id: d.runId, action: d.actionId }, 'action interrupted');
     return { state, exitCode: result.exitCode, detail, sessionId };

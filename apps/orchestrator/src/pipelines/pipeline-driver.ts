@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import {
@@ -17,7 +18,7 @@ import type { Bus, EventPublisher } from '#bus';
 import type { Clock, Settings } from '#platform';
 import type { AgentQueues } from '../agents/agent-queues.js';
 import { LogSink } from '../agents/log-sink.js';
-import { signalGroup } from '../agents/process-executor.js';
+import { type ProcessExecutor, signalGroup } from '../agents/process-executor.js';
 import {
   PIPELINE_ACTION_JOB,
   type PipelineActionJob,
@@ -33,6 +34,7 @@ import { workspaceChanges } from './workspace-changes.js';
 export interface DriverDeps {
   /** This orchestrator's driver id: every change is made under its lease on the run. */
   driverId: string;
+  executor: ProcessExecutor;
   repo: PipelineRepository;
   ledger: PipelineLedger;
   queues: AgentQueues;
@@ -283,7 +285,9 @@ export class PipelineDriver {
     const { seq, attempt } = run.cursor.running!;
     const { ctx, step, action } = move;
     let row = await this.deps.repo.actionRun(this.runId, seq, attempt);
-    if (row?.state === 'running') {
+    // A row running while this replica runs the run's process: a driver started again (after an error) while
+    // the job goes on here; wait for it. Otherwise the orchestrator that ran it died.
+    if (row?.state === 'running' && !this.deps.executor.isRunning(this.runId)) {
       // Only a dead orchestrator leaves a row running when its run is being resumed (its lease lapsed): end
       // what it left, where it can be reached (a process on another host is that host's to end).
       if (row.pid && row.host === hostname()) signalGroup(row.pid, 'SIGKILL');
@@ -299,7 +303,7 @@ export class PipelineDriver {
       );
       row = await this.deps.repo.actionRun(this.runId, seq, attempt);
     }
-    if (row?.state === 'queued') {
+    if (row?.state === 'queued' || row?.state === 'running') {
       const role = roleOf(step, action);
       let result: PipelineActionResult | undefined;
       try {
@@ -321,6 +325,11 @@ export class PipelineDriver {
       row = await this.deps.repo.actionRun(this.runId, seq, attempt);
       if (row?.state === 'queued' || row?.state === 'running') {
         if (this.stopping) return run;
+        if (this.deps.executor.isRunning(this.runId)) {
+          // its process still runs here (the answer was lost on the way, Redis away): wait for it again
+          await sleep(1000);
+          return run;
+        }
         // the job failed without recording an end (Redis or a worker lost it): this execution is over
         await this.deps.repo.finishActionRun(
           { runId: this.runId, seq, attempt },

@@ -78,6 +78,7 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
     const driver = new PipelineDriver(
       {
         driverId: this.driverId,
+        executor: this.executor,
         repo: this.repo,
         ledger: this.ledger,
         queues: this.queues,
