@@ -15,9 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BuildStatusPayload, Envelope } from '#contracts';
-import { PipelineClient, SseClient, TestEnv } from '#test-support';
-import { createGateway } from '../apps/gateway/src/gateway.module.js';
-import { createOrchestrator } from '../apps/orchestrator/src/orchestrator.module.js';
+import { eventually, freePort, PipelineClient, ServiceProcess, SseClient, TestEnv } from '#test-support';
 import { HEADER, row, summarize } from './stats.js';
 
 const PIPELINES = Number(process.env['BENCH_PIPELINES'] ?? 50);
@@ -50,10 +48,19 @@ async function bareLoops(): Promise<number> {
 }
 
 async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actions: number }> {
-  const orchestrator = await createOrchestrator(env.settings);
-  const gateway = await createGateway(env.settings);
-  const address = gateway.getHttpServer().address();
-  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  // the orchestrator and the gateway in processes of their own, as they run (and as bench:e2e runs them)
+  const port = await freePort();
+  const processEnv = { ...env.processEnv(), GATEWAY_PORT: String(port), HOME: home };
+  const services = (['orchestrator', 'gateway'] as const).map((name) =>
+    ServiceProcess.start(name, processEnv),
+  );
+  const baseUrl = `http://127.0.0.1:${port}`;
+  // ready when the gateway answers a query the orchestrator answers
+  await eventually(
+    async () => ((await fetch(`${baseUrl}/pipelines?limit=1`).catch(() => undefined))?.ok ? true : undefined),
+    30_000,
+    'the gateway and the orchestrator',
+  );
   const client = new PipelineClient(baseUrl, env);
   const text = [
     'AUTOAPPDEV_PIPELINE 1',
@@ -97,8 +104,7 @@ async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actio
       .filter((ms) => Number.isFinite(ms));
     return { wallMs, latencies, actions: rows.length };
   } finally {
-    await gateway.close();
-    await orchestrator.close();
+    await Promise.all(services.map((service) => service.stop()));
   }
 }
 
