@@ -100,7 +100,8 @@ export class PipelineActionProcessor {
         return;
       } catch (error) {
         if (Date.now() + delay > deadline) throw error;
-        this.logger.warn({ err: error, run_id: key.runId }, 'could not record an action`s end; retrying');
+        if (delay === 250)
+          this.logger.warn({ err: error, run_id: key.runId }, 'could not record an action`s end; retrying');
         await sleep(delay);
       }
     }
