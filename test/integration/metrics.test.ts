@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ServiceMetrics } from '#health';
 import { ProgressFileWriter } from '#producers';
-import { eventually, progressUpdate, Stack, TestEnv } from '#test-support';
+import { eventually, PipelineClient, progressUpdate, Stack, TestEnv } from '#test-support';
 
 /** The value of one series in a Prometheus text exposition, or undefined. */
 function valueOf(text: string, series: string): number | undefined {
@@ -67,6 +67,25 @@ describe('metrics on every service', () => {
     assert.match(text, /^# HELP guardkit_triggers /m);
     assert.match(text, /^# HELP guardkit_trigger_attempt_duration_seconds /m);
     assert.match(text, /^guardkit_orchestrator_process_cpu_seconds_total /m);
+  });
+
+  it('orchestrator: pipeline runs by state, the agent queues, action durations', async () => {
+    const client = new PipelineClient(stack.baseUrl, env);
+    const runId = await client.start({
+      script_text:
+        'AUTOAPPDEV_PIPELINE 1\nTASK {"id":"t","title":"T"}\nSTEP {"id":"s","title":"S","block":"work"}\nACTION {"id":"a","kind":"run","params":{"cmd":"true"}}\n',
+      cwd: await client.workspace(),
+    });
+    await client.until(runId, ['completed']);
+    const text = await scrape(stack.orchestrator);
+    assert.equal(valueOf(text, 'guardkit_pipeline_runs{state="completed"}'), 1);
+    assert.equal(valueOf(text, 'guardkit_queue_jobs{queue="agents-implementer",state="completed"}'), 1);
+    assert.equal(valueOf(text, 'guardkit_queue_jobs{queue="agents-tester",state="waiting"}'), 0);
+    assert.equal(valueOf(text, 'guardkit_queue_oldest_waiting_seconds{queue="agents-planner"}'), 0);
+    assert.equal(
+      valueOf(text, 'guardkit_pipeline_action_duration_seconds_count{kind="run",state="succeeded"}'),
+      1,
+    );
   });
 
   it('ingestor: files by bridge and result, and the lag from write to publish', async () => {

@@ -45,6 +45,11 @@ export class AgentQueues implements OnApplicationShutdown {
     await Promise.all(agentRoles(this.settings).map((role) => this.role(role).limited));
   }
 
+  /** The agent queues so far (the configured roles', and any other role used since the start). */
+  queues(): Queue[] {
+    return [...this.roles.values()].map((r) => r.queue);
+  }
+
   concurrencyOf(role: string): number {
     const c = this.settings.agents.concurrency;
     return c[role] ?? c['*'] ?? 1;

@@ -7,6 +7,7 @@ import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { allowlistedEnvironment } from '../agents/process-environment.js';
 import { type ExecutionResult, ProcessExecutor } from '../agents/process-executor.js';
 import { LogSink } from '../agents/log-sink.js';
+import { PipelineMetrics } from './pipeline-metrics.js';
 import { type ActionRunState, PipelineRepository } from './pipeline-repository.js';
 
 /** How long the end of an action is retried while PostgreSQL does not answer. */
@@ -81,6 +82,7 @@ export class PipelineActionProcessor {
     private readonly executor: ProcessExecutor,
     private readonly publisher: EventPublisher,
     private readonly bus: Bus,
+    private readonly metrics: PipelineMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -136,6 +138,7 @@ export class PipelineActionProcessor {
       { maxChars: agents.logLineMaxChars, perSecond: agents.logLinesPerSecond },
     );
     let sessionId: string | null = null;
+    const started = performance.now();
     const result = await this.executor.execute({
       key: d.runId,
       command: d.command,
@@ -159,6 +162,7 @@ export class PipelineActionProcessor {
     });
     const state =
       result.outcome === 'exited' && result.exitCode === 0 ? 'succeeded' : STATE_OF[result.outcome];
+    this.metrics.actionEnded(d.kind, state, (performance.now() - started) / 1000);
     const detail =
       result.detail ??
       (state === 'failed' ? `exited with ${result.exitCode ?? `signal ${result.signal ?? '?'}`}` : null);

@@ -175,6 +175,12 @@ export class PipelineRepository {
     return rows.map(toRun);
   }
 
+  async countByState(): Promise<{ state: string; count: number }[]> {
+    return this.db.query<{ state: string; count: number }[]>(
+      `SELECT state, count(*)::int AS count FROM pipeline_runs GROUP BY state ORDER BY state`,
+    );
+  }
+
   /** Runs an orchestrator should be driving: after a restart it resumes them. */
   async activeRunIds(): Promise<string[]> {
     const rows = await this.db.query<Row[]>(

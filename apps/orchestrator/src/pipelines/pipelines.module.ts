@@ -6,6 +6,7 @@ import { RelayModule } from '../relay/relay.module.js';
 import { PipelineActionProcessor } from './pipeline-action-processor.js';
 import { PipelineEngine } from './pipeline-engine.js';
 import { PipelineLedger } from './pipeline-ledger.js';
+import { PipelineMetrics } from './pipeline-metrics.js';
 import { PipelineRepository } from './pipeline-repository.js';
 import { PipelineService } from './pipeline-service.js';
 
@@ -19,6 +20,7 @@ import { PipelineService } from './pipeline-service.js';
     ProcessExecutor,
     PipelineRepository,
     PipelineLedger,
+    PipelineMetrics,
     PipelineActionProcessor,
     PipelineEngine,
     PipelineService,
