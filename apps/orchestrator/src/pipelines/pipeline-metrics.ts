@@ -2,10 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Histogram, Registry } from 'prom-client';
 import { ServiceMetrics } from '#health';
 import { AgentQueues } from '../agents/agent-queues.js';
+import { sampleQueues } from '../queue-metrics.js';
 import { PipelineRepository } from './pipeline-repository.js';
-
-/** BullMQ job states counted per agent queue (as the trigger queues are). */
-const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 
 /**
  * Pipelines on /metrics: runs by state (PostgreSQL, at scrape), the agent queues' depth and oldest waiting job
@@ -32,28 +30,7 @@ export class PipelineMetrics {
         for (const row of await repo.countByState()) set({ state: row.state }, row.count);
       },
     );
-    metrics.sample(
-      'guardkit_queue_jobs',
-      'Jobs in each BullMQ queue (dead letters included), by state',
-      ['queue', 'state'],
-      async (set) => {
-        for (const queue of queues.queues()) {
-          const counts = await queue.getJobCounts(...JOB_STATES);
-          for (const state of JOB_STATES) set({ queue: queue.name, state }, counts[state] ?? 0);
-        }
-      },
-    );
-    metrics.sample(
-      'guardkit_queue_oldest_waiting_seconds',
-      'Age of the oldest job waiting in each queue (0 when none waits)',
-      ['queue'],
-      async (set) => {
-        for (const queue of queues.queues()) {
-          const [oldest] = await queue.getJobs(['waiting', 'prioritized'], 0, 0, true);
-          set({ queue: queue.name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp) / 1000) : 0);
-        }
-      },
-    );
+    sampleQueues(metrics, () => queues.queues());
   }
 
   actionEnded(kind: string, state: string, seconds: number): void {

@@ -4,9 +4,7 @@ import { ServiceMetrics } from '#health';
 import type { TriggerAttemptEntity } from './trigger.entities.js';
 import { TriggerLedger } from './trigger-ledger.js';
 import { TriggerQueue } from './trigger-queue.js';
-
-/** BullMQ job states counted per queue. */
-const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+import { sampleQueues } from '../queue-metrics.js';
 
 /**
  * The orchestrator's trigger metrics: triggers by state and decision and the queues' depth and oldest waiting
@@ -34,26 +32,7 @@ export class TriggerMetrics {
           set({ state: row.state, decision: row.decision }, row.count);
       },
     );
-    for (const queue of [queues.triggers, queues.dead]) {
-      metrics.sample(
-        'guardkit_queue_jobs',
-        'Jobs in each BullMQ queue (dead letters included), by state',
-        ['queue', 'state'],
-        async (set) => {
-          const counts = await queue.getJobCounts(...JOB_STATES);
-          for (const state of JOB_STATES) set({ queue: queue.name, state }, counts[state] ?? 0);
-        },
-      );
-      metrics.sample(
-        'guardkit_queue_oldest_waiting_seconds',
-        'Age of the oldest job waiting in each queue (0 when none waits)',
-        ['queue'],
-        async (set) => {
-          const [oldest] = await queue.getJobs(['waiting', 'prioritized'], 0, 0, true);
-          set({ queue: queue.name }, oldest ? Math.max(0, (Date.now() - oldest.timestamp) / 1000) : 0);
-        },
-      );
-    }
+    sampleQueues(metrics, () => [queues.triggers, queues.dead]);
   }
 
   /** An attempt that has finished (its result and finish time recorded). */
