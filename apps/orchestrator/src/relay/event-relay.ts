@@ -126,17 +126,20 @@ export class EventRelay implements OnApplicationBootstrap, OnApplicationShutdown
         fromId,
         BATCH,
       ]);
-      const done: string[] = [];
-      let failure: Error | undefined;
-      for (const row of rows) {
-        try {
-          await this.publisher.publish(row.subject, row.envelope, { msgId: row.msg_id });
-          done.push(row.id);
-        } catch (error) {
-          failure = error instanceof Error ? error : new Error(String(error));
-          break;
-        }
-      }
+      // Sent together, answered in order: one connection's publishes reach JetStream in the order sent, so
+      // the stream keeps commit order without a round trip per event. Only the acknowledged prefix is deleted;
+      // rows after a failure go out again next pass, their Nats-Msg-Id making any already stored a no-op.
+      const answers = await Promise.all(
+        rows.map((row) =>
+          this.publisher.publish(row.subject, row.envelope, { msgId: row.msg_id }).then(
+            () => undefined,
+            (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+          ),
+        ),
+      );
+      const failed = answers.findIndex((answer) => answer !== undefined);
+      const done = (failed === -1 ? rows : rows.slice(0, failed)).map((row) => row.id);
+      const failure = failed === -1 ? undefined : answers[failed];
       if (done.length > 0) {
         await tx.query('DELETE FROM unpublished_events WHERE id = ANY($1)', [done]);
         this.lastId = Math.max(this.lastId, Number(done.at(-1)));
