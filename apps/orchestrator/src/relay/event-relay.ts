@@ -22,7 +22,7 @@ const RELAY_LOCK = 0x67_6b_72_6c; // "gkrl"
 /**
  * The orchestrator's transactional outbox. An event the orchestrator announces (a trigger's state change) is
  * written to `unpublished_events` in the same transaction as the state it reports, and this relay publishes
- * it to JetStream afterwards, in commit order, deleting each row once NATS acknowledged it. So a state is
+ * it to JetStream afterwards, in commit order per subject, deleting each row once NATS acknowledged it. So a state is
  * published if and only if it was committed, and a NATS outage delays events instead of failing the work
  * that caused them. A row published but not deleted (PostgreSQL failed in between) is sent again with the
  * same `Nats-Msg-Id`, which JetStream stores once within its duplicate window.
@@ -126,23 +126,33 @@ export class EventRelay implements OnApplicationBootstrap, OnApplicationShutdown
         fromId,
         BATCH,
       ]);
-      // Sent together, answered in order: one connection's publishes reach JetStream in the order sent, so
-      // the stream keeps commit order without a round trip per event. Only the acknowledged prefix is deleted;
-      // rows after a failure go out again next pass, their Nats-Msg-Id making any already stored a no-op.
-      const answers = await Promise.all(
-        rows.map((row) =>
-          this.publisher.publish(row.subject, row.envelope, { msgId: row.msg_id }).then(
-            () => undefined,
-            (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
-          ),
-        ),
+      // Each subject's events go out one after the other, in commit order; different subjects' at once. So a
+      // subject never sees a later event before an earlier one (a failed publish stops its subject's chain),
+      // without a round trip per event for the whole batch.
+      const chains = new Map<string, typeof rows>();
+      for (const row of rows) {
+        const chain = chains.get(row.subject);
+        if (chain) chain.push(row);
+        else chains.set(row.subject, [row]);
+      }
+      const done: string[] = [];
+      let failure: Error | undefined;
+      await Promise.all(
+        [...chains.values()].map(async (chain) => {
+          for (const row of chain) {
+            try {
+              await this.publisher.publish(row.subject, row.envelope, { msgId: row.msg_id });
+              done.push(row.id);
+            } catch (error) {
+              failure ??= error instanceof Error ? error : new Error(String(error));
+              return;
+            }
+          }
+        }),
       );
-      const failed = answers.findIndex((answer) => answer !== undefined);
-      const done = (failed === -1 ? rows : rows.slice(0, failed)).map((row) => row.id);
-      const failure = failed === -1 ? undefined : answers[failed];
       if (done.length > 0) {
         await tx.query('DELETE FROM unpublished_events WHERE id = ANY($1)', [done]);
-        this.lastId = Math.max(this.lastId, Number(done.at(-1)));
+        this.lastId = Math.max(this.lastId, ...done.map(Number));
       }
       return { published: done.length, more: rows.length === BATCH, failure };
     });
