@@ -5,8 +5,8 @@
  * differently here than there. Written by hand because no library copies these three functions.
  */
 
-/** Characters `str.isspace()` is true for. */
-const PY_SPACE =
+/** Characters `str.isspace()` is true for (the inside of a regular expression's character class). */
+export const PY_SPACE =
   '\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const LEADING = new RegExp(`^[${PY_SPACE}]+`);
 const TRAILING = new RegExp(`[${PY_SPACE}]+$`);

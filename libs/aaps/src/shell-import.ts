@@ -1,12 +1,11 @@
 import { AapsParseError } from './errors.js';
 import type { AapsIr, AapsWarning } from './ir.js';
 import { parseAaps } from './parser.js';
-import { pySplitLines } from './python-text.js';
+import { PY_SPACE, pySplitLines } from './python-text.js';
 
-const PY_SPACE =
-  '[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const SPACE = `[${PY_SPACE}]`;
 /** `^\s*#\s*AAPS:\s*(.*)$`, with Python's `\s`. */
-const ANNOTATION = new RegExp(`^${PY_SPACE}*#${PY_SPACE}*AAPS:${PY_SPACE}*(.*)$`);
+const ANNOTATION = new RegExp(`^${SPACE}*#${SPACE}*AAPS:${SPACE}*(.*)$`);
 
 /**
  * AutoAppDev's import of an annotated shell script (`backend/pipeline_shell_import.py`): the `# AAPS: …` comment
