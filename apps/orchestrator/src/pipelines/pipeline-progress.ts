@@ -39,7 +39,8 @@ export function pipelineStatus(
   now: Date,
 ): BuildStatusPayload {
   const status = STATUS_OF[run.state];
-  const firstTask = run.ir.tasks[0];
+  // with no task in hand: the first before it starts, the last once it is over
+  const task = run.state === 'completed' ? run.ir.tasks[run.ir.tasks.length - 1] : run.ir.tasks[0];
   const started = run.startedAt ?? run.createdAt;
   const core = {
     build_id: run.runId,
@@ -47,9 +48,15 @@ export function pipelineStatus(
     status,
     wave: ctx?.wave ?? (run.state === 'completed' ? Math.max(run.cursor.task, 1) : 0),
     wave_total: ctx?.waveTotal ?? run.ir.tasks.length,
-    task_id: ctx?.id ?? firstTask.id,
-    task_name: ctx?.title ?? firstTask.title,
-    turn: ctx && step ? ctx.task.steps.indexOf(step) + 1 : 0,
+    task_id: ctx?.id ?? task.id,
+    task_name: ctx?.title ?? task.title,
+    // a task that ended has done all its steps (its progress never goes back at its end)
+    turn:
+      ctx && step
+        ? ctx.task.steps.indexOf(step) + 1
+        : ctx && note.phaseStatus === 'completed'
+          ? ctx.task.steps.length
+          : 0,
     turn_max: ctx?.task.steps.length ?? 0,
     phase: step?.title ?? '',
     phase_status: note.phaseStatus,
