@@ -55,6 +55,15 @@ async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actio
     ServiceProcess.start(name, processEnv),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    return await measure(baseUrl);
+  } finally {
+    // also when they never became ready: no service outlives the benchmark
+    await Promise.all(services.map((service) => service.stop()));
+  }
+}
+
+async function measure(baseUrl: string): Promise<{ wallMs: number; latencies: number[]; actions: number }> {
   // ready when the gateway answers a query the orchestrator answers
   await eventually(
     async () => ((await fetch(`${baseUrl}/pipelines?limit=1`).catch(() => undefined))?.ok ? true : undefined),
@@ -73,39 +82,35 @@ async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actio
   ].join('\n');
   await mkdir(join(env.root, 'workspaces'), { recursive: true });
   const folders = await Promise.all(Array.from({ length: PIPELINES }, () => client.workspace('bench')));
-  try {
-    const { jsm } = await env.nats();
-    const before = (await jsm.streams.info(env.subjects.streamName('builds'))).state.last_seq;
-    const start = performance.now();
-    const runs = await Promise.all(folders.map((cwd) => client.start({ script_text: text, cwd })));
-    // One client on all the runs, from before they started (Last-Event-ID): actions that ended before it was
-    // connected reach it from history, not live, and are left out of the latency figures.
-    const sse = await SseClient.open(`${baseUrl}/events?builds=${runs.join(',')}`, {
-      'Last-Event-ID': String(before),
-    });
-    const connectedAt = Date.now();
-    const received = new Map<string, number>(); // `${run}/${action}` → when (epoch ms) its `completed` event arrived
-    for (const runId of runs) await client.until(runId, ['completed', 'failed'], 600_000);
-    const wallMs = performance.now() - start;
-    await sse.waitFor((events) => events.filter((e) => e.event === 'end').length >= PIPELINES, 60_000);
-    for (const e of sse.events) {
-      if (e.event !== 'status') continue;
-      const p = (JSON.parse(e.data) as Envelope<BuildStatusPayload>).payload;
-      if (p.action_status === 'completed')
-        received.set(`${p.build_id}/${String(p.action_id)}`, performance.timeOrigin + e.at);
-    }
-    sse.close();
-    const rows = await env.query<{ run_id: string; action_id: string; ended_ms: string }>(
-      `SELECT run_id, action_id, (extract(epoch from ended_at) * 1000)::text AS ended_ms FROM pipeline_action_runs`,
-    );
-    const latencies = rows
-      .filter((r) => Number(r.ended_ms) > connectedAt + 100)
-      .map((r) => (received.get(`${r.run_id}/${r.action_id}`) ?? NaN) - Number(r.ended_ms))
-      .filter((ms) => Number.isFinite(ms));
-    return { wallMs, latencies, actions: rows.length };
-  } finally {
-    await Promise.all(services.map((service) => service.stop()));
+  const { jsm } = await env.nats();
+  const before = (await jsm.streams.info(env.subjects.streamName('builds'))).state.last_seq;
+  const start = performance.now();
+  const runs = await Promise.all(folders.map((cwd) => client.start({ script_text: text, cwd })));
+  // One client on all the runs, from before they started (Last-Event-ID): actions that ended before it was
+  // connected reach it from history, not live, and are left out of the latency figures.
+  const sse = await SseClient.open(`${baseUrl}/events?builds=${runs.join(',')}`, {
+    'Last-Event-ID': String(before),
+  });
+  const connectedAt = Date.now();
+  const received = new Map<string, number>(); // `${run}/${action}` → when (epoch ms) its `completed` event arrived
+  for (const runId of runs) await client.until(runId, ['completed', 'failed'], 600_000);
+  const wallMs = performance.now() - start;
+  await sse.waitFor((events) => events.filter((e) => e.event === 'end').length >= PIPELINES, 60_000);
+  for (const e of sse.events) {
+    if (e.event !== 'status') continue;
+    const p = (JSON.parse(e.data) as Envelope<BuildStatusPayload>).payload;
+    if (p.action_status === 'completed')
+      received.set(`${p.build_id}/${String(p.action_id)}`, performance.timeOrigin + e.at);
   }
+  sse.close();
+  const rows = await env.query<{ run_id: string; action_id: string; ended_ms: string }>(
+    `SELECT run_id, action_id, (extract(epoch from ended_at) * 1000)::text AS ended_ms FROM pipeline_action_runs`,
+  );
+  const latencies = rows
+    .filter((r) => Number(r.ended_ms) > connectedAt + 100)
+    .map((r) => (received.get(`${r.run_id}/${r.action_id}`) ?? NaN) - Number(r.ended_ms))
+    .filter((ms) => Number.isFinite(ms));
+  return { wallMs, latencies, actions: rows.length };
 }
 
 try {
