@@ -11,3 +11,4 @@ export * from './nats-server.js';
 export * from './resuming-client.js';
 export * from './chaos.js';
 export * from './pipelines.js';
+export * from './workflows.js';

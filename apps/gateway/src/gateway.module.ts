@@ -17,6 +17,7 @@ import { ErrorFilter } from './http/error-filter.js';
 import { RejectionsController } from './ingest/rejections.controller.js';
 import { OutboxController } from './outbox/outbox.controller.js';
 import { PipelinesController } from './pipelines/pipelines.controller.js';
+import { WorkflowsController } from './workflows/workflows.controller.js';
 import { ScriptsController } from './pipelines/scripts.controller.js';
 import { SseHub } from './sse/sse-hub.js';
 import { SseModule } from './sse/sse.module.js';
@@ -86,6 +87,7 @@ export class GatewayModule {
         DashboardController,
         ScriptsController,
         PipelinesController,
+        WorkflowsController,
         // last: its catch-all answers the rest of AutoAppDev's /api with `not_supported`
         AutoAppDevController,
       ],

@@ -13,6 +13,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
 import { AutoAppDevModule } from './autoappdev/autoappdev.module.js';
 import { PipelinesModule } from './pipelines/pipelines.module.js';
+import { WorkflowsModule } from './workflows/workflows.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import type { DeliveryAdapter } from './triggers/delivery/delivery.js';
 import { TriggersModule } from './triggers/triggers.module.js';
@@ -62,6 +63,7 @@ export class OrchestratorModule {
         RetentionModule,
         TriggersModule.forRoot(settings, options.deliveryAdapter),
         PipelinesModule,
+        WorkflowsModule,
         AutoAppDevModule,
         MetricsModule.forRoot('orchestrator'),
         HealthModule.forRoot(readinessChecks),

@@ -9,3 +9,4 @@ export * from './outbox.js';
 export * from './triggers.js';
 export * from './pipelines.js';
 export * from './autoappdev.js';
+export * from './workflows.js';

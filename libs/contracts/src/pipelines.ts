@@ -4,6 +4,7 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { GuardkitError } from './errors.js';
 import { SAFE_ID_PATTERN } from './ids.js';
+import { WORKFLOW_ROLES } from './workflows.js';
 
 /** SPEC 6.1: the states of a pipeline run (`pipeline_runs.state`). */
 export const PIPELINE_STATES = ['queued', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
@@ -36,8 +37,8 @@ export const ROLE_BY_BLOCK = {
   summary: 'reviewer',
   commit_push: 'committer',
 } as const;
-/** The roles every installation has a queue for (more come from AGENT_CONCURRENCY). */
-export const BUILT_IN_ROLES = [...new Set(Object.values(ROLE_BY_BLOCK))];
+/** The roles every installation has a queue for: pipelines' and workflows' (more come from AGENT_CONCURRENCY). */
+export const BUILT_IN_ROLES = [...new Set([...Object.values(ROLE_BY_BLOCK), ...WORKFLOW_ROLES])];
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const isEnvName = (name: string): boolean => ENV_NAME.test(name);

@@ -110,9 +110,14 @@ export class Subjects {
     return this.idBetween(subject, `${this.root}.logs.`, '');
   }
 
-  /** Core NATS (no stream): a run was cancelled; every orchestrator ends the run's processes it runs. */
-  pipelineCancelled(): string {
-    return `${this.root}.pipelines.cancelled`;
+  /** Core NATS (no stream): a build (a run, a workflow) was cancelled; every orchestrator ends its processes. */
+  buildCancelled(): string {
+    return `${this.root}.agents.cancelled`;
+  }
+
+  /** Core NATS (no stream): a role's concurrency changed at run time; every orchestrator applies it. */
+  agentConcurrency(): string {
+    return `${this.root}.agents.concurrency`;
   }
 
   ingestRejected(): string {
@@ -152,5 +157,12 @@ export const RPC_METHODS = [
   'scripts.delete',
   'inbox.list',
   'inbox.post',
+  'workflows.create',
+  'workflows.list',
+  'workflows.get',
+  'workflows.command',
+  'workflows.artifact',
+  'agents.list',
+  'agents.concurrency',
 ] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

@@ -57,3 +57,6 @@ export function describeValidationErrors(errors: ClassValidatorError[], prefix =
     return [...own, ...describeValidationErrors(error.children ?? [], path)];
   });
 }
+
+/** The query of an RPC method that takes no arguments. */
+export class NoArguments {}

@@ -145,6 +145,20 @@ class Environment {
   @IsOptional() @IsString() AUTOAPPDEV_CODEX_REASONING?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(80) @Max(1_000_000) LOG_LINE_MAX_CHARS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100_000) LOG_LINES_PER_SECOND?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) AGENT_LOCK_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(20) WORKFLOW_MAX_REVIEW_ROUNDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(20) WORKFLOW_ROLE_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(10) @Max(3_600_000) WORKFLOW_RETRY_BACKOFF_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(2000) @Max(2_000_000) WORKFLOW_PROMPT_MAX_CHARS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) WORKFLOW_LOCK_LEASE_MS?: number;
+  @IsOptional() @IsString() WORKFLOW_TEST_COMMAND?: string;
+  @IsOptional() @IsString() WORKFLOW_TEMPLATES_DIR?: string;
+  @IsOptional()
+  @Matches(
+    /^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*=\s*[^;=\s,][^;=]*(;\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*=\s*[^;=\s,][^;=]*)*;?\s*$/,
+    { message: 'must be role=model[,fallback…] entries separated by `;`: implementer=m1,m2;reviewer=m3' },
+  )
+  ROLE_MODELS?: string;
 
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
   @IsOptional() @IsIn(['json', 'pretty']) LOG_FORMAT?: 'json' | 'pretty';
@@ -226,6 +240,7 @@ export interface Settings {
     autoappdevCwd: string | undefined;
   };
   agents: AgentSettings;
+  workflows: WorkflowSettings;
   log: {
     level: string;
     pretty: boolean;
@@ -245,10 +260,30 @@ export interface AgentSettings {
   timeoutMs: number;
   silenceMs: number;
   killGraceMs: number;
+  /** A worker's lock on its job: a job whose worker died is taken over this long after its last renewal. */
+  lockMs: number;
   model: string;
   reasoning: string;
   logLineMaxChars: number;
   logLinesPerSecond: number;
+}
+
+/** SPEC 6.2: role workflows. Durations in milliseconds. */
+export interface WorkflowSettings {
+  maxReviewRounds: number;
+  /** Executions of a role per round before the workflow fails (an unparseable answer is a failed one). */
+  roleAttempts: number;
+  /** The first retry's delay; each next one doubles it. */
+  retryBackoffMs: number;
+  promptMaxChars: number;
+  /** How long the implementer's workspace lock outlives its holder's last renewal. */
+  lockLeaseMs: number;
+  /** The tester's check (a bash command line in the workspace); unset: the tester is an agent. */
+  testCommand: string | undefined;
+  /** A folder whose `<role>.md` replaces the shipped instructions of that role. */
+  templatesDir: string | undefined;
+  /** Models per role, tried in order: attempt n uses the n-th (the last once they run out). */
+  roleModels: Record<string, string[]>;
 }
 
 /** The agent command when AGENT_COMMAND is unset: Codex, continuing the run's session once it has one. */
@@ -337,6 +372,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     problems.push(
       `AGENT_ENV_ALLOW: ${name} is a guardkit-stream setting; agents never see the service's own settings`,
     );
+  }
+  const roleModels: Record<string, string[]> = {};
+  for (const entry of (raw.ROLE_MODELS ?? '').split(';').filter((e) => e.trim() !== '')) {
+    const [role = '', models = ''] = entry.split('=').map((x) => x.trim());
+    if (roleModels[role]) problems.push(`ROLE_MODELS: the role ${JSON.stringify(role)} is named twice`);
+    roleModels[role] = splitList(models);
   }
   if ((raw.TRIGGER_BACKOFF_MAX_MS ?? 60_000) < (raw.TRIGGER_BACKOFF_MS ?? 1000))
     problems.push('TRIGGER_BACKOFF_MAX_MS: is below TRIGGER_BACKOFF_MS');
@@ -442,10 +483,21 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       timeoutMs: (raw.AGENT_TIMEOUT_SECONDS ?? 7200) * 1000,
       silenceMs: (raw.AGENT_SILENCE_TIMEOUT_SECONDS ?? 900) * 1000,
       killGraceMs: raw.AGENT_KILL_GRACE_MS ?? 5000,
+      lockMs: raw.AGENT_LOCK_MS ?? 30_000,
       model: raw.AUTOAPPDEV_CODEX_MODEL ?? 'gpt-5.3-codex',
       reasoning: raw.AUTOAPPDEV_CODEX_REASONING ?? 'medium',
       logLineMaxChars: raw.LOG_LINE_MAX_CHARS ?? 4000,
       logLinesPerSecond: raw.LOG_LINES_PER_SECOND ?? 200,
+    },
+    workflows: {
+      maxReviewRounds: raw.WORKFLOW_MAX_REVIEW_ROUNDS ?? 3,
+      roleAttempts: raw.WORKFLOW_ROLE_ATTEMPTS ?? 3,
+      retryBackoffMs: raw.WORKFLOW_RETRY_BACKOFF_MS ?? 5000,
+      promptMaxChars: raw.WORKFLOW_PROMPT_MAX_CHARS ?? 60_000,
+      lockLeaseMs: raw.WORKFLOW_LOCK_LEASE_MS ?? 30_000,
+      testCommand: raw.WORKFLOW_TEST_COMMAND,
+      templatesDir: raw.WORKFLOW_TEMPLATES_DIR ? absolute(raw.WORKFLOW_TEMPLATES_DIR, cwd) : undefined,
+      roleModels,
     },
     log: {
       level: raw.LOG_LEVEL ?? 'info',

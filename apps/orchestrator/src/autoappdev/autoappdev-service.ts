@@ -5,6 +5,7 @@ import { isAapsParseError, parseAaps, scriptTooLarge } from '#aaps';
 import {
   AutoAppDevError,
   ListLimitQuery,
+  NoArguments,
   PostInboxCommand,
   SaveScriptCommand,
   type SavedScript,
@@ -16,8 +17,6 @@ import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { PipelineRepository } from '../pipelines/pipeline-repository.js';
 import { PipelineService } from '../pipelines/pipeline-service.js';
 import { AutoAppDevRepository } from './autoappdev-repository.js';
-
-class Empty {}
 
 /**
  * What AutoAppDev's PWA keeps in its backend, over `guardkit.rpc.*` for the gateway's AutoAppDev-compatible API:
@@ -49,7 +48,7 @@ export class AutoAppDevService implements OnModuleInit {
       messages: await this.repo.listInbox(q.limit ?? 50),
     }));
     this.rpc.serve('inbox.post', PostInboxCommand, (c) => this.postInbox(c.content));
-    this.rpc.serve('pipelines.current', Empty, async () => {
+    this.rpc.serve('pipelines.current', NoArguments, async () => {
       const [latest] = await this.runs.list(undefined, 1);
       return { run: latest ? await this.pipelines.view(latest) : null };
     });

@@ -10,6 +10,7 @@ import { BuildReceivedAt1764400000000 } from './migrations/1764400000000-build-r
 import { CreatePipelines1764500000000 } from './migrations/1764500000000-create-pipelines.js';
 import { PipelineDriverLease1764500000001 } from './migrations/1764500000001-pipeline-driver-lease.js';
 import { AutoAppDev1764600000000 } from './migrations/1764600000000-autoappdev.js';
+import { CreateWorkflows1764700000000 } from './migrations/1764700000000-create-workflows.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -33,6 +34,7 @@ export const MIGRATIONS = [
   CreatePipelines1764500000000,
   PipelineDriverLease1764500000001,
   AutoAppDev1764600000000,
+  CreateWorkflows1764700000000,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */

@@ -4,14 +4,15 @@ import {
   Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
+  type OnModuleInit,
 } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Subscription } from '@nats-io/nats-core';
 import type { Job } from 'bullmq';
 import { Bus, EventPublisher } from '#bus';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 import { AgentQueues } from '../agents/agent-queues.js';
+import { BuildCancellation } from '../agents/build-cancellation.js';
 import { ProcessExecutor } from '../agents/process-executor.js';
 import {
   PIPELINE_ACTION_JOB,
@@ -38,12 +39,11 @@ export const DRIVER_LEASE_MS = 15_000;
  * their leases are released, so a replica still up (or this one, restarted) resumes them.
  */
 @Injectable()
-export class PipelineEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class PipelineEngine implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(PipelineEngine.name);
   private readonly drivers = new Map<string, { driver: PipelineDriver; done: Promise<void> }>();
   private stopping = false;
   private sweep?: NodeJS.Timeout;
-  private cancellations?: Subscription;
   /** This replica's driver id (a lease names it). */
   readonly driverId = `orchestrator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
@@ -53,18 +53,18 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
     private readonly queues: AgentQueues,
     private readonly executor: ProcessExecutor,
     private readonly processor: PipelineActionProcessor,
+    private readonly cancellation: BuildCancellation,
     private readonly publisher: EventPublisher,
     private readonly bus: Bus,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  onModuleInit(): void {
     this.queues.handle(PIPELINE_ACTION_JOB, (job) => this.processor.process(job as Job<PipelineActionJob>));
-    await this.queues.start();
-    this.cancellations = this.bus.nc.subscribe(this.bus.subjects.pipelineCancelled(), {
-      callback: (_error, msg) => void this.executor.cancel(msg.string()),
-    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
     await this.resumeActive();
     this.sweep = setInterval(() => void this.resumeActive().catch(() => undefined), SWEEP_MS);
     this.sweep.unref();
@@ -107,8 +107,7 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
 
   /** Ends the processes of a run (a cancel), on every replica; its driver ends the run when their jobs answer. */
   cancelProcesses(runId: string): void {
-    this.executor.cancel(runId);
-    this.bus.nc.publish(this.bus.subjects.pipelineCancelled(), runId);
+    this.cancellation.cancel(runId);
   }
 
   get driving(): number {
@@ -124,7 +123,6 @@ export class PipelineEngine implements OnApplicationBootstrap, BeforeApplication
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.sweep);
-    this.cancellations?.unsubscribe();
     for (const { driver } of this.drivers.values()) driver.stop();
     const ended = this.executor.interruptAll('the orchestrator is stopping');
     if (ended > 0)

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   type AapsIr,
@@ -29,6 +28,7 @@ import {
 } from '#contracts';
 import { RpcServer } from '#bus';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
+import { workspaceFolder } from '../agents/workspace-folder.js';
 import { PipelineEngine } from './pipeline-engine.js';
 import { PipelineLedger } from './pipeline-ledger.js';
 import { PipelineRepository, type PipelineRun } from './pipeline-repository.js';
@@ -62,7 +62,7 @@ export class PipelineService implements OnModuleInit {
 
   async create(dto: CreatePipelineDto): Promise<PipelineCreated> {
     const { ir, warnings } = this.readPipeline(dto);
-    const cwd = await this.workspace(dto.cwd);
+    const cwd = await workspaceFolder(dto.cwd, this.settings.pipelines.workspaceRoots);
     const env = this.environment(dto.env);
     const now = this.clock.now();
     const run: PipelineRun = {
@@ -122,32 +122,6 @@ export class PipelineService implements OnModuleInit {
         throw new InvalidPipelineError(error.message, { cause: error });
       throw error;
     }
-  }
-
-  /** The working folder: an existing folder, by its real path, under PIPELINE_WORKSPACE_ROOTS. */
-  private async workspace(cwd: string): Promise<string> {
-    const roots = this.settings.pipelines.workspaceRoots;
-    const outside = () =>
-      new ValidationError(
-        `cwd ${JSON.stringify(cwd)} is not under PIPELINE_WORKSPACE_ROOTS (${roots.join(', ')}); set PIPELINE_WORKSPACE_ROOTS on the orchestrator to allow it`,
-        ['cwd'],
-      );
-    if (!isAbsolute(cwd))
-      throw new ValidationError(`cwd must be an absolute path, not ${JSON.stringify(cwd)}`, ['cwd']);
-    let real: string;
-    try {
-      real = await realpath(cwd);
-      if (!(await stat(real)).isDirectory()) throw new Error('not a folder');
-    } catch {
-      throw new ValidationError(`cwd ${JSON.stringify(cwd)} is not an existing folder`, ['cwd']);
-    }
-    for (const root of roots) {
-      const realRoot = await realpath(root).catch(() => undefined);
-      if (!realRoot) continue;
-      const rel = relative(realRoot, real);
-      if (rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel))) return real;
-    }
-    throw outside();
   }
 
   private environment(env: Record<string, unknown> | undefined): Record<string, string> {

@@ -1,7 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AgentQueues } from '../agents/agent-queues.js';
-import { ProcessExecutor } from '../agents/process-executor.js';
-import { InstallationModule } from '../installation/installation.module.js';
+import { AgentsModule } from '../agents/agents.module.js';
 import { RelayModule } from '../relay/relay.module.js';
 import { PipelineActionProcessor } from './pipeline-action-processor.js';
 import { PipelineEngine } from './pipeline-engine.js';
@@ -12,12 +10,9 @@ import { PipelineService } from './pipeline-service.js';
 
 /** SPEC 6.1 and 6.3: AAPS pipeline runs, driven here, their actions on the agent queues. */
 @Module({
-  // the installation check comes first: no worker starts on queues another installation works
-  imports: [InstallationModule, RelayModule],
+  imports: [AgentsModule, RelayModule],
   exports: [PipelineRepository, PipelineService],
   providers: [
-    AgentQueues,
-    ProcessExecutor,
     PipelineRepository,
     PipelineLedger,
     PipelineMetrics,
