@@ -13,6 +13,7 @@ import {
   WorkflowClient,
 } from '#test-support';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 
 /** Running: it exists and is not a zombie (this machine's PID 1 does not reap orphans). */
 const alive = (pid: number) => {
@@ -40,6 +41,7 @@ describe('workflows: seed 004`s roles as BullMQ flows, through the real services
       WORKFLOW_RETRY_BACKOFF_MS: '50',
       ROLE_MODELS: 'splitter=model-a,model-b',
       AGENT_CONCURRENCY: 'implementer=4',
+      WORKFLOW_LOCK_LEASE_MS: '1500',
     });
     trace = join(env.root, 'trace.log');
     process.env.FAKE_AGENT_TRACE = trace;
@@ -324,6 +326,40 @@ describe('workflows: seed 004`s roles as BullMQ flows, through the real services
     assert.ok(
       overlap(span(c), span(d)),
       `two folders: ${span(c).join('-')} and ${span(d).join('-')} did not overlap`,
+    );
+  });
+
+  it('an implementer that loses its workspace lock is stopped and its change not recorded; the next attempt waits for the lock', async () => {
+    const cwd = await client.repository();
+    const id = await client.start({ description: 'Fenced\nFAKE sleep implementer 20', cwd });
+    const started = await eventually(
+      async () =>
+        (await readTrace(trace)).find(
+          (t) => t.workflowId === id && t.node === 'implementer' && t.what === 'start',
+        ),
+      20_000,
+    );
+    // another holder takes the workspace, as if this one's lease had lapsed (Redis lost it, a long pause)
+    const redis = new Redis(env.urls.redisUrl);
+    const [key] = await redis.keys(`${env.namespace}:workspace:lock:*`);
+    assert.ok(key, 'the implementer holds a lock');
+    await redis.set(key, '999999 someone-else', 'PX', 2000);
+    await redis.quit();
+    const done = await client.until(id, ['completed', 'failed']);
+    assert.equal(done.state, 'completed', JSON.stringify(done.failure));
+    assert.ok(!alive(started.pid), 'the first attempt was ended');
+    const attempts = done.roles.find((r) => r.node === 'implementer')!.attempts;
+    assert.deepEqual(
+      attempts.map((a) => a.state),
+      ['failed', 'succeeded'],
+    );
+    assert.match(attempts[0].detail!, /lost the workspace lock/);
+    const ran = Date.parse(attempts[0].ended_at!) - Date.parse(attempts[0].started_at);
+    assert.ok(ran < 10_000, `stopped when the lock was lost, not after its 20 s (${ran} ms)`);
+    assert.equal(
+      (await client.get(id)).artifacts.filter((a) => a.name.endsWith('.diff')).length,
+      1,
+      'one diff: the second attempt`s',
     );
   });
 
