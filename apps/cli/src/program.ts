@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { pipelineParse } from './commands/pipeline-parse.js';
 import { pipelineRun, type RunOptions } from './commands/pipeline-run.js';
+import { workflowStart, type WorkflowStartOptions } from './commands/workflow-start.js';
 import { CliExit, type Output, processOutput } from './output.js';
 
 /** The `guardkit-stream` command line (SPEC 9). */
@@ -27,6 +28,24 @@ export function buildProgram(out: Output = processOutput): Command {
     .option('--json', 'print the run as JSON')
     .addOption(urlOption())
     .action((file: string, options: RunOptions) => pipelineRun(file, options, out));
+  const workflow = program.command('workflow').description('role workflows (analysts → … → reviewer)');
+  workflow
+    .command('start')
+    .description(
+      'start a role workflow in a git repository; with --follow, exit 0 completed, 1 failed, 3 cancelled',
+    )
+    .argument('<description>', 'what to build (or which bugs to hunt)')
+    .requiredOption(
+      '--cwd <dir>',
+      'a git repository with a commit (under the orchestrator`s PIPELINE_WORKSPACE_ROOTS)',
+    )
+    .option('--guidance <text>', 'constraints and hints for every role')
+    .addOption(new Option('--mode <mode>', 'feature or bug_hunt').choices(['feature', 'bug_hunt']))
+    .option('--hunters <n>', 'bug hunters in bug_hunt mode (default 2)')
+    .option('-f, --follow', 'print progress and output until the workflow ends')
+    .option('--json', 'print the workflow as JSON')
+    .addOption(urlOption())
+    .action((description: string, options: WorkflowStartOptions) => workflowStart(description, options, out));
   return program;
 }
 
