@@ -230,24 +230,29 @@ export class WorkflowRepository {
     run: Pick<RoleRun, 'workflowId' | 'node' | 'round' | 'generation' | 'role' | 'model'>,
     at: Date,
   ): Promise<{ attempt: number; orphan: RoleRun | undefined }> {
-    const orphans = await tx.query<Row[]>(
+    // one statement: the orphan marked, the next attempt number taken and inserted
+    const rows = await tx.query<Row[]>(
       `WITH stopped AS (UPDATE workflow_role_runs
          SET state = 'interrupted', ended_at = $4, detail = 'its worker stopped before it ended; taken over'
-       WHERE workflow_id = $1 AND node = $2 AND round = $3 AND state = 'running' RETURNING *)
-       SELECT * FROM stopped`,
-      [run.workflowId, run.node, run.round, at],
+         WHERE workflow_id = $1 AND node = $2 AND round = $3 AND state = 'running' RETURNING *),
+       next AS (SELECT coalesce(max(attempt), 0) + 1 AS attempt FROM workflow_role_runs
+         WHERE workflow_id = $1 AND node = $2 AND round = $3),
+       added AS (INSERT INTO workflow_role_runs
+           (workflow_id, node, round, attempt, generation, role, model, state, started_at)
+         SELECT $1, $2, $3, next.attempt, $5, $6, $7, 'running', $4 FROM next RETURNING attempt)
+       SELECT added.attempt, stopped.pid, stopped.host, stopped.node, stopped.round, stopped.attempt AS orphan_attempt,
+         stopped.state, stopped.started_at
+       FROM added LEFT JOIN stopped ON true`,
+      [run.workflowId, run.node, run.round, at, run.generation, run.role, run.model],
     );
-    const [{ n }] = await tx.query<{ n: number }[]>(
-      `SELECT coalesce(max(attempt), 0)::int AS n FROM workflow_role_runs
-       WHERE workflow_id = $1 AND node = $2 AND round = $3`,
-      [run.workflowId, run.node, run.round],
-    );
-    await tx.query(
-      `INSERT INTO workflow_role_runs (workflow_id, node, round, attempt, generation, role, model, state, started_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)`,
-      [run.workflowId, run.node, run.round, n + 1, run.generation, run.role, run.model, at],
-    );
-    return { attempt: n + 1, orphan: orphans[0] ? toRoleRun(orphans[0]) : undefined };
+    const row = rows[0];
+    return {
+      attempt: row.attempt as number,
+      orphan:
+        row.orphan_attempt === null
+          ? undefined
+          : toRoleRun({ ...row, workflow_id: run.workflowId, attempt: row.orphan_attempt }),
+    };
   }
 
   async recordPid(key: RoleRunKey, pid: number, host: string): Promise<void> {
@@ -287,21 +292,6 @@ export class WorkflowRepository {
       ],
     );
     return rows.length > 0;
-  }
-
-  /** The answer a node gave in a round of a generation, if it answered (a job delivered again finds it). */
-  async answered(
-    workflowId: string,
-    node: string,
-    round: number,
-    generation: number,
-  ): Promise<RoleAnswer | undefined> {
-    const rows = await this.db.query<Row[]>(
-      `SELECT answer FROM workflow_role_runs WHERE workflow_id = $1 AND node = $2 AND round = $3
-         AND generation = $4 AND state = 'succeeded' ORDER BY attempt DESC LIMIT 1`,
-      [workflowId, node, round, generation],
-    );
-    return rows[0]?.answer as RoleAnswer | undefined;
   }
 
   async roleRuns(workflowId: string): Promise<RoleRun[]> {

@@ -12,7 +12,7 @@ import { parseRoleAnswer } from './role-answer.js';
 import { buildPrompt, type PromptInput, roleInstructions } from './role-prompt.js';
 import { modelFor, nodeOf, type RoleJobData, workflowFlow } from './workflow-graph.js';
 import { WorkflowLedger } from './workflow-ledger.js';
-import { type RoleRunKey, type Workflow, WorkflowRepository } from './workflow-repository.js';
+import { type RoleRun, type RoleRunKey, type Workflow, WorkflowRepository } from './workflow-repository.js';
 import { diffSince } from './workspace-diff.js';
 import { type WorkspaceLease, WorkspaceLocks } from './workspace-lock.js';
 
@@ -50,6 +50,7 @@ export function roleJobOptions(settings: Settings) {
 @Injectable()
 export class WorkflowRoleProcessor {
   private readonly logger = new Logger(WorkflowRoleProcessor.name);
+  private readonly instructions = new Map<string, Promise<string>>();
 
   constructor(
     private readonly repo: WorkflowRepository,
@@ -63,13 +64,27 @@ export class WorkflowRoleProcessor {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
+  /** A role's instructions, read once per process (a changed template takes effect at the next start). */
+  private instructionsOf(role: string): Promise<string> {
+    let read = this.instructions.get(role);
+    if (!read) {
+      read = roleInstructions(role, this.settings.workflows.templatesDir);
+      read.catch(() => this.instructions.delete(role)); // a failed read is tried again next time
+      this.instructions.set(role, read);
+    }
+    return read;
+  }
+
   async process(job: Job<RoleJobData>, token: string | undefined): Promise<RoleAnswer> {
     const d = job.data;
-    const wf = await this.repo.get(d.workflowId);
+    const [wf, runs] = await Promise.all([this.repo.get(d.workflowId), this.repo.roleRuns(d.workflowId)]);
     if (wf.generation !== d.generation)
       throw new UnrecoverableError(`workflow ${wf.workflowId} was retried since: this job is superseded`);
     if (wf.state !== 'running') throw new UnrecoverableError(`workflow ${wf.workflowId} is ${wf.state}`);
-    const answered = await this.repo.answered(d.workflowId, d.node, d.round, d.generation);
+    const answered = runs.find(
+      (r) =>
+        r.node === d.node && r.round === d.round && r.generation === d.generation && r.state === 'succeeded',
+    )?.answer;
     if (answered) {
       // delivered again after it answered (its worker died before BullMQ heard): the answer stands
       await this.advance(wf, d, answered);
@@ -85,7 +100,7 @@ export class WorkflowRoleProcessor {
       }
     }
     try {
-      return await this.execute(job, wf, lease, token);
+      return await this.execute(job, wf, runs, lease, token);
     } finally {
       if (lease) await this.locks.release(lease).catch(() => undefined);
     }
@@ -94,6 +109,7 @@ export class WorkflowRoleProcessor {
   private async execute(
     job: Job<RoleJobData>,
     wf: Workflow,
+    runs: RoleRun[],
     lease: WorkspaceLease | undefined,
     token: string | undefined,
   ): Promise<RoleAnswer> {
@@ -101,12 +117,13 @@ export class WorkflowRoleProcessor {
     const { workflows, agents } = this.settings;
     const testCommand = d.role === 'tester' ? workflows.testCommand : undefined;
     const model = modelFor(workflows.roleModels, d.role, job.attemptsMade, agents.model);
-    const { inputs, drafts } = await this.inputs(wf, d);
+    const { inputs, drafts } = await this.inputs(wf, d, runs);
     if (d.node === 'consensus' && drafts === 0) {
       await this.fail(wf.workflowId, d, 'every drafter failed: the consensus has no draft to work from');
       throw new UnrecoverableError('every drafter failed');
     }
 
+    const instructions = testCommand ? Promise.resolve('') : this.instructionsOf(d.role);
     let claimed: { attempt: number; orphan?: { pid: number | null; host: string | null } } | undefined;
     await this.ledger.commit(
       d.workflowId,
@@ -129,11 +146,10 @@ export class WorkflowRoleProcessor {
     if (orphan?.pid && orphan.host === hostname()) signalGroup(orphan.pid, 'SIGKILL'); // a dead worker's process
     const key: RoleRunKey = { workflowId: d.workflowId, node: d.node, round: d.round, attempt };
 
-    const instructions = testCommand ? '' : await roleInstructions(d.role, workflows.templatesDir);
     const prompt = testCommand
       ? undefined
       : buildPrompt({
-          instructions,
+          instructions: await instructions,
           description: wf.description,
           guidance: wf.guidance,
           round: d.round,
@@ -257,7 +273,7 @@ export class WorkflowRoleProcessor {
     }
     const diff = d.role === 'implementer' ? await diffSince(wf.cwd, wf.baseCommit) : undefined;
     const now = this.clock.now();
-    const { applied } = await this.ledger.commit(
+    const { wf: recorded, applied } = await this.ledger.commit(
       d.workflowId,
       async (w, tx) => {
         const ended = await this.repo.finishRoleRun(
@@ -288,7 +304,7 @@ export class WorkflowRoleProcessor {
       ['running'],
     );
     if (!applied) throw new UnrecoverableError(`workflow ${d.workflowId} is no longer running`);
-    await this.advance(await this.repo.get(d.workflowId), d, answer);
+    await this.advance(recorded, d, answer);
     return answer;
   }
 
@@ -411,10 +427,14 @@ export class WorkflowRoleProcessor {
    * the latest answer of each; the reviewer also gets the round's diff. Read from PostgreSQL rather than the
    * children's values, since a review round's implementer has no children holding the earlier rounds.
    */
-  private async inputs(wf: Workflow, d: RoleJobData): Promise<{ inputs: PromptInput[]; drafts: number }> {
+  private async inputs(
+    wf: Workflow,
+    d: RoleJobData,
+    runs: RoleRun[],
+  ): Promise<{ inputs: PromptInput[]; drafts: number }> {
     const stage = nodeOf(d.node).stage;
     const latest = new Map<string, { node: string; round: number; stage: number; answer: RoleAnswer }>();
-    for (const run of await this.repo.roleRuns(wf.workflowId)) {
+    for (const run of runs) {
       if (run.state !== 'succeeded' || !run.answer) continue;
       const s = nodeOf(run.node).stage;
       if (!(run.round < d.round || (run.round === d.round && s < stage))) continue;
