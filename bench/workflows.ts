@@ -57,13 +57,13 @@ async function bareFlows(): Promise<{ wallMs: number; hops: number[] }> {
   const connection = { url: env.urls.redisUrl };
   const prefix = `${env.namespace}-bare`;
   const roles = ['analyst', ...STAGES];
-  const run = (job: Job) =>
+  const run = (job: Job<{ id: string; node: string }>) =>
     new Promise<string>((resolve, reject) => {
       const child = spawn('bash', ['--norc', '-c', agent(bareTrace)], {
         env: {
           ...process.env,
-          GUARDKIT_BUILD_ID: job.data.id as string,
-          GUARDKIT_NODE: job.data.node as string,
+          GUARDKIT_BUILD_ID: job.data.id,
+          GUARDKIT_NODE: job.data.node,
         },
         detached: true,
         stdio: ['pipe', 'pipe', 'ignore'],

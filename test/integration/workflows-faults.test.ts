@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,9 +9,11 @@ import {
   FAKE_WORKFLOW_AGENT,
   readTrace,
   ServiceProcess,
+  Stack,
   TestEnv,
   WorkflowClient,
 } from '#test-support';
+import { Queue } from 'bullmq';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 
 /** Running: it exists and is not a zombie (this machine's PID 1 does not reap orphans). */
@@ -97,5 +100,52 @@ describe('workflows: an orchestrator killed with SIGKILL mid-role costs a retrie
       assert.equal(starts.filter((t) => t.node === node).length, 1, `${node} ran once`);
     const diff = await client.artifact(id, 'r1.diff');
     assert.match(diff.text, /\+\+\+ b\/workflow-change.txt/);
+  });
+});
+
+describe('workflows: the sweep keeps every live workflow`s flow', () => {
+  let env: TestEnv;
+  let stack: Stack;
+  let client: WorkflowClient;
+
+  before(async () => {
+    env = await TestEnv.create({ AGENT_COMMAND: `node ${FAKE_WORKFLOW_AGENT}` });
+    stack = await Stack.start(env);
+    client = new WorkflowClient(stack.baseUrl, env);
+  });
+  after(() => stack?.stop());
+
+  /** A workflow as a create leaves it when Redis did not take its flow: recorded, queued, no job anywhere. */
+  async function recordedOnly(state: 'queued' | 'running'): Promise<string> {
+    const cwd = await client.repository();
+    const base = execFileSync('git', ['rev-parse', 'HEAD'], { cwd }).toString().trim();
+    const id = `wf-swept-${state}`;
+    await env.query(
+      `INSERT INTO workflows (workflow_id, state, mode, hunters, description, cwd, base_commit, created_at, updated_at)
+       VALUES ($1, $2, 'feature', 2, 'Swept', $3, $4, now() - interval '1 minute', now() - interval '1 minute')`,
+      [id, state, cwd, base],
+    );
+    return id;
+  }
+
+  it('a workflow whose flow never reached Redis gets it added, and runs to the end', async () => {
+    const id = await recordedOnly('queued');
+    const done = await client.until(id, ['completed', 'failed'], 40_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done.failure));
+    assert.equal(done.roles.length, 7);
+  });
+
+  it('a workflow whose flow failed under it is failed with the reason', async () => {
+    const id = await recordedOnly('running');
+    const queue = new Queue('agents-reviewer', {
+      connection: { url: env.urls.redisUrl },
+      prefix: env.namespace,
+    });
+    // a root job that fails: no handler knows its name
+    await queue.add('not-a-role', {}, { jobId: `${id}.g1.r1.reviewer` });
+    await queue.close();
+    const done = await client.until(id, ['completed', 'failed'], 40_000);
+    assert.equal(done.state, 'failed');
+    assert.match(done.failure!.reason, /^a role's job failed: no handler for not-a-role jobs/);
   });
 });

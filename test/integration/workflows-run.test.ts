@@ -13,6 +13,7 @@ import {
   WorkflowClient,
 } from '#test-support';
 import { Queue } from 'bullmq';
+import { ServiceMetrics } from '#health';
 import { Redis } from 'ioredis';
 
 /** Running: it exists and is not a zombie (this machine's PID 1 does not reap orphans). */
@@ -131,6 +132,14 @@ describe('workflows: seed 004`s roles as BullMQ flows, through the real services
       lines.some((l) => l.action_id === 'splitter' && l.line.includes('keep it small')),
       'guidance in prompts',
     );
+
+    const metrics = await stack.orchestrator!.get(ServiceMetrics).scrape();
+    assert.match(metrics, /^guardkit_workflows\{state="completed"\} [1-9]/m);
+    assert.match(
+      metrics,
+      /^guardkit_workflow_role_duration_seconds_count\{role="reviewer",state="succeeded"\} [1-9]/m,
+    );
+    assert.match(metrics, /^guardkit_queue_jobs\{queue="agents-consensus",state="completed"\} [1-9]/m);
   });
 
   it('CHANGES_REQUESTED starts another round, with the reviewer`s feedback in the implementer`s prompt', async () => {

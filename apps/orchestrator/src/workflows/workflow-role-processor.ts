@@ -12,6 +12,7 @@ import { parseRoleAnswer } from './role-answer.js';
 import { buildPrompt, type PromptInput, roleInstructions } from './role-prompt.js';
 import { modelFor, nodeOf, type RoleJobData, workflowFlow } from './workflow-graph.js';
 import { WorkflowLedger } from './workflow-ledger.js';
+import { WorkflowMetrics } from './workflow-metrics.js';
 import { type RoleRun, type RoleRunKey, type Workflow, WorkflowRepository } from './workflow-repository.js';
 import { diffSince } from './workspace-diff.js';
 import { type WorkspaceLease, WorkspaceLocks } from './workspace-lock.js';
@@ -58,6 +59,7 @@ export class WorkflowRoleProcessor {
     private readonly locks: WorkspaceLocks,
     private readonly executor: ProcessExecutor,
     private readonly queues: AgentQueues,
+    private readonly metrics: WorkflowMetrics,
     private readonly publisher: EventPublisher,
     private readonly bus: Bus,
     @Inject(SETTINGS) private readonly settings: Settings,
@@ -195,6 +197,7 @@ export class WorkflowRoleProcessor {
     );
     let stdout = '';
     let output = '';
+    const started = performance.now();
     const result = await this.executor
       .execute({
         key: d.workflowId,
@@ -223,8 +226,10 @@ export class WorkflowRoleProcessor {
         },
       })
       .finally(() => clearInterval(renewal));
+    const seconds = (performance.now() - started) / 1000;
 
     if (result.outcome === 'interrupted') {
+      this.metrics.roleEnded(d.role, 'interrupted', seconds);
       // the orchestrator is stopping: run again by the next worker, without counting an attempt
       await this.end(key, d, { state: 'interrupted', answer: null, exitCode: null, detail: result.detail });
       sink.write('runner', `[guardkit] ${d.node}: interrupted (${result.detail ?? 'shutdown'})`);
@@ -233,6 +238,7 @@ export class WorkflowRoleProcessor {
       throw new DelayedError();
     }
     if (result.outcome === 'cancelled' && !lockLost) {
+      this.metrics.roleEnded(d.role, 'cancelled', seconds);
       await this.end(key, d, { state: 'cancelled', answer: null, exitCode: null, detail: result.detail });
       await sink.close();
       throw new UnrecoverableError(`workflow ${d.workflowId} was cancelled`);
@@ -267,6 +273,7 @@ export class WorkflowRoleProcessor {
     );
     await sink.close();
 
+    this.metrics.roleEnded(d.role, answer ? 'succeeded' : 'failed', seconds);
     if (!answer) {
       await this.failedAttempt(job, wf, key, result.exitCode, why, output);
       throw new RoleAttemptFailedError(`${d.node} (round ${d.round}, attempt ${attempt}): ${why}`);
