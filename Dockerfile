@@ -17,9 +17,9 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # tmux: the orchestrator delivers triggers with the tmux client (mount the host's tmux socket folder to reach
-# agents running there; see docs/operations.md)
+# agents running there; see docs/operations.md); git: workflows record their starting commit and diff against it
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends tmux tini \
+  && apt-get install -y --no-install-recommends tmux tini git \
   && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
@@ -27,6 +27,8 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules node_modules
 COPY --from=build --chown=node:node /app/dist/apps dist/apps
 COPY --from=build --chown=node:node /app/dist/libs dist/libs
+# the role instructions of workflows (WORKFLOW_TEMPLATES_DIR overrides them)
+COPY --from=build --chown=node:node /app/apps/orchestrator/templates apps/orchestrator/templates
 COPY --from=build --chown=node:node /app/scripts/healthcheck.mjs scripts/healthcheck.mjs
 USER node
 # Each service answers /readyz: the gateway on GATEWAY_PORT, the others on HEALTH_PORT.

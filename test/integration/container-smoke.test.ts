@@ -128,6 +128,11 @@ describe('docker-compose.yml and the Dockerfile against the code', () => {
     const dockerfile = await readFile(join(REPO, 'Dockerfile'), 'utf8');
     const copied = [...dockerfile.matchAll(/COPY --from=build \S+ \/app\/(\S+)/g)].map((m) => m[1] ?? '');
     assert.ok(copied.length >= 4);
+    assert.ok(
+      copied.includes('apps/orchestrator/templates'),
+      'the workflow role templates the orchestrator reads',
+    );
+    assert.match(dockerfile, /apt-get install [^\n]*\bgit\b/, 'git, which workflows diff with');
     for (const path of copied) await access(join(REPO, path));
     const cmd = /^CMD \["node", "([^"]+)"\]/m.exec(dockerfile)?.[1];
     assert.ok(cmd);

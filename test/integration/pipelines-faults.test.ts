@@ -1,22 +1,22 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { eventually, freePort, PipelineClient, ServiceProcess, Stack, TestEnv } from '#test-support';
+import {
+  processAlive,
+  eventually,
+  freePort,
+  PipelineClient,
+  ServiceProcess,
+  Stack,
+  TestEnv,
+} from '#test-support';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 
-/** Running: it exists and is not a zombie (this machine's PID 1 does not reap orphans). */
-const alive = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 
 describe('pipelines: an orchestrator killed with SIGKILL mid-action resumes the run', () => {
   let env: TestEnv;

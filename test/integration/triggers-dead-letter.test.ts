@@ -85,10 +85,14 @@ describe('triggers: retries, the dead-letter queue and the board', () => {
       queues: { name: string; counts: { failed: number } }[];
     };
     assert.deepEqual(board.queues.map((q) => q.name).sort(), [
+      'agents-analyst',
+      'agents-bug_hunter',
       'agents-committer',
+      'agents-consensus',
       'agents-implementer',
       'agents-planner',
       'agents-reviewer',
+      'agents-splitter',
       'agents-tester',
       'triggers',
       'triggers-dead',

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import {
+  processAlive,
   eventually,
   FAKE_WORKFLOW_AGENT,
   readTrace,
@@ -16,14 +16,7 @@ import {
 import { Queue } from 'bullmq';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 
-/** Running: it exists and is not a zombie (this machine's PID 1 does not reap orphans). */
-const alive = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 
 // The agent is examples/workflows/fake-agent.mjs, a scripted stand-in (the real codex CLI is not here); the
 // orchestrators are real processes, killed for real.

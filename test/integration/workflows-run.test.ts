@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BuildView, Envelope, LogLinePayload } from '#contracts';
 import {
+  processAlive,
   eventually,
   FAKE_WORKFLOW_AGENT,
   readTrace,
@@ -16,14 +16,7 @@ import { Queue } from 'bullmq';
 import { ServiceMetrics } from '#health';
 import { Redis } from 'ioredis';
 
-/** Running: it exists and is not a zombie (this machine's PID 1 does not reap orphans). */
-const alive = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 
 // The agent is examples/workflows/fake-agent.mjs, a scripted stand-in (the real codex CLI is not here): each
 // test scripts it through `FAKE …` lines of the workflow's description. Everything else is real: BullMQ flows on
@@ -273,6 +266,20 @@ describe('workflows: seed 004`s roles as BullMQ flows, through the real services
       20_000,
     );
     assert.ok(alive(started.pid));
+    const live = await client.get(id);
+    assert.deepEqual(
+      live.roles.map((r) => `${r.node}:${r.state}`),
+      [
+        'analyst-1:succeeded',
+        'analyst-2:succeeded',
+        'consensus:succeeded',
+        'splitter:succeeded',
+        'implementer:running',
+        'tester:waiting',
+        'reviewer:waiting',
+      ],
+      'the whole graph, the roles to come waiting',
+    );
     const res = await client.request('POST', `/workflows/${id}/cancel`);
     assert.equal(res.status, 202);
     assert.equal((await client.until(id, ['cancelled'])).state, 'cancelled');

@@ -18,6 +18,7 @@ import {
   SetAgentConcurrency,
   ValidationError,
   WORKFLOW_COMMANDS,
+  WORKFLOW_STAGES,
   WorkflowArtifactQuery,
   WorkflowCommandQuery,
   type WorkflowArtifact,
@@ -31,6 +32,7 @@ import { AgentQueues } from '../agents/agent-queues.js';
 import { BuildCancellation } from '../agents/build-cancellation.js';
 import { workspaceFolder } from '../agents/workspace-folder.js';
 import {
+  draftNodes,
   flowJobIds,
   nodeOf,
   roleJobId,
@@ -302,6 +304,18 @@ export class WorkflowService implements OnModuleInit, OnApplicationBootstrap, On
       });
       role.state = run.state;
       roles.set(key, role);
+    }
+    if (wf.state === 'queued' || wf.state === 'running') {
+      // the roles still to come in this round, so a viewer sees the whole graph
+      const stages = wf.round === 1 ? [0, 1, 2, 3, 4, 5] : [3, 4, 5];
+      for (const stage of stages) {
+        const nodes = stage === 0 ? draftNodes(wf.mode, wf.hunters) : [nodeOf(WORKFLOW_STAGES[stage])];
+        for (const n of nodes) {
+          const key = `${wf.round}.${n.node}`;
+          if (!roles.has(key))
+            roles.set(key, { node: n.node, role: n.role, round: wf.round, state: 'waiting', attempts: [] });
+        }
+      }
     }
     return {
       workflow_id: wf.workflowId,
