@@ -13,6 +13,7 @@ COPY libs libs
 COPY scripts scripts
 COPY test test
 COPY bench bench
+COPY docs/schemas docs/schemas
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
@@ -27,6 +28,8 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules node_modules
 COPY --from=build --chown=node:node /app/dist/apps dist/apps
 COPY --from=build --chown=node:node /app/dist/libs dist/libs
+# the published JSON Schemas: events are checked against them
+COPY --from=build --chown=node:node /app/docs/schemas docs/schemas
 # the role instructions of workflows (WORKFLOW_TEMPLATES_DIR overrides them)
 COPY --from=build --chown=node:node /app/apps/orchestrator/templates apps/orchestrator/templates
 COPY --from=build --chown=node:node /app/scripts/healthcheck.mjs scripts/healthcheck.mjs

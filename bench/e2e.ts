@@ -17,6 +17,8 @@ import {
   SseClient,
   TestEnv,
 } from '#test-support';
+import { CpuMeter, cpuTable, pidsNamed } from './process-cpu.js';
+import { profileArgs } from './profile.js';
 import { HEADER, pace, row, summarize } from './stats.js';
 
 const BUILDS = Number(process.env['BENCH_BUILDS'] ?? 100);
@@ -26,9 +28,18 @@ const TOTAL = BUILDS * UPDATES;
 
 const port = await freePort();
 const env = await TestEnv.create({ STREAM_STORAGE: 'file', GATEWAY_PORT: String(port), LOG_LEVEL: 'warn' });
+const profile = profileArgs('e2e');
 const services = (['orchestrator', 'ingestor', 'gateway'] as const).map((name) =>
-  ServiceProcess.start(name, env.processEnv()),
+  ServiceProcess.start(name, env.processEnv(), profile.nodeArgs),
 );
+// CPU per event of each process on the path, the bus and the databases included (/proc, so any process counts)
+const meter = new CpuMeter({
+  ...Object.fromEntries(services.map((s) => [s.name, () => (s.pid ? [s.pid] : [])])),
+  'nats-server': () => pidsNamed('nats-server'),
+  postgres: () => pidsNamed('postgres'),
+  'redis-server': () => pidsNamed('redis-server'),
+  'bench (clients)': () => [process.pid],
+});
 const baseUrl = `http://127.0.0.1:${port}`;
 
 try {
@@ -67,6 +78,7 @@ try {
     },
   });
 
+  meter.start();
   const start = performance.now();
   for (let i = 0; i < TOTAL; i++) {
     await pace(i, start, RATE);
@@ -80,6 +92,7 @@ try {
   const writeSeconds = (performance.now() - start) / 1000;
   const deadline = Date.now() + 30_000;
   while (latencies.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const pathCpu = meter.stop();
   for (const client of clients) client.close();
   const stored =
     (await env.nats().then(({ jsm }) => jsm.streams.info(env.subjects.streamName('builds')))).state.messages -
@@ -105,6 +118,7 @@ try {
     }
   })();
   const { headers } = await import('@nats-io/nats-core');
+  meter.start();
   const floorStart = performance.now();
   for (let i = 0; i < TOTAL; i++) {
     await pace(i, floorStart, RATE);
@@ -117,6 +131,7 @@ try {
     await js.publish(subject, data, { headers: h, msgID: `${id}-${i}` });
   }
   await Promise.race([receiving, new Promise((r) => setTimeout(r, 10_000))]);
+  const floorCpu = meter.stop();
   await messages.close();
 
   const e2e = summarize(latencies);
@@ -134,8 +149,21 @@ try {
   console.log(
     `\nwritten ${TOTAL}, stored on the stream ${stored}, on the bus ${onBus.length}, received over SSE ${latencies.length}`,
   );
+  console.log(`\n${cpuTable('CPU, rename -> SSE through the services', pathCpu, TOTAL)}`);
   console.log(
-    JSON.stringify({ bench: 'e2e', builds: BUILDS, updates: UPDATES, rate: RATE, e2e, floor: bare }),
+    `\n${cpuTable('CPU, the floor (bare publish -> ordered consumer, in the bench process)', floorCpu, TOTAL)}`,
+  );
+  if (profile.dir) console.log(`\nCPU profiles of the services (written as they stop): ${profile.dir}`);
+  console.log(
+    JSON.stringify({
+      bench: 'e2e',
+      builds: BUILDS,
+      updates: UPDATES,
+      rate: RATE,
+      e2e,
+      floor: bare,
+      cpu_ms_per_event: Object.fromEntries(Object.entries(pathCpu).map(([k, v]) => [k, (v * 1000) / TOTAL])),
+    }),
   );
   if (latencies.length < stored) process.exitCode = 1; // an event on the stream that no client got is a bug
 } finally {

@@ -24,12 +24,17 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static start(name: ServiceName, env: NodeJS.ProcessEnv): ServiceProcess {
-    const child = spawn(process.execPath, ['--enable-source-maps', `dist/apps/${name}/src/main.js`], {
-      cwd: REPO,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  /** `nodeArgs`: more flags for node (a benchmark's `--cpu-prof --cpu-prof-dir=…`). */
+  static start(name: ServiceName, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ServiceProcess {
+    const child = spawn(
+      process.execPath,
+      ['--enable-source-maps', ...nodeArgs, `dist/apps/${name}/src/main.js`],
+      {
+        cwd: REPO,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return new ServiceProcess(name, child);
   }
 

@@ -32,6 +32,9 @@ export class Bus {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         pingInterval: 10_000,
+        // an Error with a stack for every request (each JetStream publish) cost ~4% of the ingestor's CPU
+        // (bench:e2e profile); a timeout still says what timed out
+        noAsyncTraces: true,
       });
     } catch (error) {
       throw new BusUnavailableError(`cannot connect to NATS at ${settings.nats.servers.join(',')}`, {

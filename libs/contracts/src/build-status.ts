@@ -14,7 +14,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { SAFE_ID_PATTERN } from './ids.js';
-import { ISO_DATE_TIME_PATTERN } from './validation.js';
+import { ISO_DATE_TIME_PATTERN, publishedSchema } from './validation.js';
 
 export const BUILD_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
@@ -167,3 +167,7 @@ export function toBuildStatusPayload(
   payload.progress_pct = progressPercent(payload);
   return payload;
 }
+
+// the published JSON Schemas of these DTOs: validatePlain's fast path (docs/schemas)
+publishedSchema(ProgressFileDto, 'progress-file.schema.json');
+publishedSchema(BuildStatusPayloadDto, 'build-status.schema.json');

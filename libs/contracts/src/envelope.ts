@@ -13,7 +13,7 @@ import {
   Max,
   Min,
 } from 'class-validator';
-import { ISO_DATE_TIME_PATTERN } from './validation.js';
+import { ISO_DATE_TIME_PATTERN, publishedSchema } from './validation.js';
 
 export const ENVELOPE_VERSION = '1.0';
 
@@ -92,3 +92,6 @@ export interface IngestRejectedPayload {
   problems: string[];
   content_sha256?: string;
 }
+
+// the published JSON Schema of the envelope: validatePlain's fast path (docs/schemas)
+publishedSchema(EnvelopeDto, 'envelope.schema.json');

@@ -29,3 +29,34 @@ describe('validation messages', () => {
     ]);
   });
 });
+
+describe('validatePlain with a published schema', () => {
+  const valid = {
+    build_type: 'task',
+    status: 'running',
+    wave: 1,
+    wave_total: 1,
+    task_id: 'T',
+    task_name: 'T',
+    turn: 2,
+    turn_max: 5,
+    phase: 'p',
+    phase_status: 'in_progress',
+    metrics: { tests_passed: 5 },
+    started_at: '2026-11-26T10:00:00Z',
+    updated_at: '2026-11-26T10:00:00Z',
+    extra: { kept: true },
+  };
+
+  it('accepts by the JSON Schema, without class-transformer: the document itself comes back', () => {
+    const result = validatePlain(ProgressFileDto, valid);
+    assert.ok(result.ok);
+    assert.equal(result.value, valid, 'the same object, not a class instance');
+  });
+
+  it('a document the schema refuses still gets class-validator`s problems', () => {
+    const result = validatePlain(ProgressFileDto, { ...valid, wave: -1 });
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems, ['wave must not be less than 0']);
+  });
+});
