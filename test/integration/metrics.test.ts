@@ -53,6 +53,10 @@ describe('metrics on every service', () => {
     assert.doesNotMatch(text, /route="\/builds\/TASK-METRICS"/, 'never the raw path');
     assert.match(text, /^guardkit_sse_live\{stream="builds"\} 1$/m);
     assert.match(text, /^guardkit_gateway_process_cpu_seconds_total /m);
+    // issue 15: events read from the bus, CPU per event, the event loop's delay
+    assert.ok((valueOf(text, 'guardkit_events_handled_total{kind="builds"}') ?? 0) >= 1);
+    assert.match(text, /^guardkit_cpu_ms_per_event \d/m);
+    assert.match(text, /^guardkit_gateway_nodejs_eventloop_lag_p99_seconds \d/m);
   });
 
   it('orchestrator: projection lag, queues (dead letters too), triggers, attempt durations, its process', async () => {
@@ -67,6 +71,8 @@ describe('metrics on every service', () => {
     assert.match(text, /^# HELP guardkit_triggers /m);
     assert.match(text, /^# HELP guardkit_trigger_attempt_duration_seconds /m);
     assert.match(text, /^guardkit_orchestrator_process_cpu_seconds_total /m);
+    assert.ok((valueOf(text, 'guardkit_events_handled_total{kind="builds"}') ?? 0) >= 1);
+    assert.match(text, /^guardkit_cpu_ms_per_event \d/m);
   });
 
   it('orchestrator: pipeline runs by state, the agent queues, action durations', async () => {
@@ -98,6 +104,8 @@ describe('metrics on every service', () => {
     assert.ok((valueOf(text, 'guardkit_ingest_files_total{bridge="progress",result="published"}') ?? 0) >= 1);
     assert.ok((valueOf(text, 'guardkit_ingest_lag_seconds_count{bridge="progress"}') ?? 0) >= 1);
     assert.match(text, /^guardkit_ingestor_process_cpu_seconds_total /m);
+    assert.ok((valueOf(text, 'guardkit_events_handled_total{kind="progress"}') ?? 0) >= 1);
+    assert.match(text, /^guardkit_ingestor_nodejs_eventloop_lag_p99_seconds \d/m);
   });
 
   it('the alert rules and the Grafana dashboard use only metrics the services expose', async () => {

@@ -25,7 +25,7 @@ export class IngestMetrics {
     registers: [this.registry],
   });
 
-  constructor(metrics: ServiceMetrics) {
+  constructor(private readonly metrics: ServiceMetrics) {
     metrics.include(this.registry);
   }
 
@@ -36,6 +36,7 @@ export class IngestMetrics {
   /** A file published; `writtenAtMs` is its modification time. */
   published(bridge: Bridge, writtenAtMs: number): void {
     this.taken(bridge, 'published');
+    this.metrics.eventsHandled(bridge);
     this.lag.observe({ bridge }, Math.max(0, (Date.now() - writtenAtMs) / 1000));
   }
 }

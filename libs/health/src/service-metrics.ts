@@ -31,11 +31,41 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  /** The events this service handled, by kind (issue 15: what its CPU is spent on). */
+  private readonly handled = new Counter({
+    name: 'guardkit_events_handled_total',
+    help: 'Events the service handled: files published (ingestor), events projected (orchestrator), events read from the bus for SSE clients (gateway)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private handledSinceScrape = 0;
+  private cpuAtScrape = process.cpuUsage();
+
   /** The registries of the service's parts, scraped together with this one. */
   private readonly parts: Registry[] = [];
 
   constructor(@Inject(SERVICE_NAME) service: string) {
+    // the process metrics include the event loop's delay (`…_nodejs_eventloop_lag_p99_seconds` and the rest,
+    // from perf_hooks.monitorEventLoopDelay)
     collectDefaultMetrics({ register: this.registry, prefix: `guardkit_${service}_` });
+    const perEvent: Gauge = new Gauge({
+      name: 'guardkit_cpu_ms_per_event',
+      help: 'CPU milliseconds (user + system, all threads) per event handled, since the previous scrape; 0 when none was',
+      registers: [this.registry],
+      collect: () => {
+        const cpu = process.cpuUsage(this.cpuAtScrape);
+        const events = this.handledSinceScrape;
+        this.cpuAtScrape = process.cpuUsage();
+        this.handledSinceScrape = 0;
+        perEvent.set(events === 0 ? 0 : (cpu.user + cpu.system) / 1000 / events);
+      },
+    });
+  }
+
+  /** Counts events handled (`kind`: `progress`, `outbox`, `builds`…), for `guardkit_cpu_ms_per_event`. */
+  eventsHandled(kind: string, count = 1): void {
+    this.handled.inc({ kind }, count);
+    this.handledSinceScrape += count;
   }
 
   private readonly sampled = new Map<string, Sampler[]>();

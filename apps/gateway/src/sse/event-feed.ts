@@ -11,6 +11,8 @@ import { ALL_KEYS, StreamTail, type TailSubscription } from './stream-tail.js';
 export interface SseHost {
   open(res: ServerResponse, label: string): SseConnection;
   sent(label: string, event: string): void;
+  /** An event of a feed read from the bus. */
+  received(role: string): void;
   /** The bound of a slow client's queue, also applied to live events held during its catch-up. */
   readonly queueLimit: number;
   readonly queueBytes: number;
@@ -41,7 +43,14 @@ export class EventFeed {
     readonly kind: FeedKind,
   ) {
     const stream = bus.subjects.streamName(kind.role);
-    this.tail = new StreamTail(bus, stream, kind.allSubjects, kind.keyOf, () => this.endAll());
+    this.tail = new StreamTail(
+      bus,
+      stream,
+      kind.allSubjects,
+      kind.keyOf,
+      () => this.endAll(),
+      () => host.received(kind.role),
+    );
     this.history = new StreamHistory(bus, stream, kind.keyOf);
   }
 

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Bus } from '#bus';
+import { ServiceMetrics } from '#health';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 
 const STALE_SWEEP_MS = 5000;
@@ -29,6 +30,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
   constructor(
     bus: Bus,
     private readonly metrics: GatewayMetrics,
+    private readonly serviceMetrics: ServiceMetrics,
     @Inject(SETTINGS) private readonly settings: Settings,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
@@ -97,6 +99,10 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
 
   sent(label: string, event: string): void {
     this.metrics.countSent(label, event);
+  }
+
+  received(role: string): void {
+    this.serviceMetrics.eventsHandled(role);
   }
 
   /** Streams whose live delivery does not flow now (for readiness). */

@@ -58,6 +58,8 @@ export class StreamTail {
     private readonly filter: string,
     private readonly keyOf: (subject: string) => string | undefined,
     private readonly onReplaced: () => void,
+    /** Each event read from the stream (counted for guardkit_cpu_ms_per_event). */
+    private readonly onEvent: () => void = () => undefined,
   ) {
     this.started = new Promise((resolve) => (this.markStarted = resolve));
   }
@@ -207,6 +209,7 @@ export class StreamTail {
   private dispatch(msg: JsMsg): void {
     if (this.position !== undefined && msg.seq <= this.position) return;
     this.position = msg.seq;
+    this.onEvent();
     const key = this.keyOf(msg.subject);
     const keyed = key === undefined ? undefined : this.byKey.get(key);
     if (!keyed && this.everything.size === 0) return;

@@ -57,6 +57,7 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
   /** Watches every folder of the chain that exists, and hands over every progress.json found. */
   private async scan(): Promise<void> {
     const seen = new Set<string>();
+    const present = new Set<string>(); // folders this scan found: no need to ask again whether they are gone
     for (const root of this.settings.ingest.progressRoots) {
       const guardkit = join(root, '.guardkit');
       const autobuild = join(guardkit, 'autobuild');
@@ -71,6 +72,7 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
       for (const task of tasks) {
         if (!task.isDirectory() || task.name.startsWith('.')) continue;
         const dir = join(autobuild, task.name);
+        present.add(dir);
         await this.watchTask(dir);
         const file = join(dir, PROGRESS_FILE);
         const stats = await lstat(file).catch(() => undefined);
@@ -81,7 +83,7 @@ export class ProgressWatcher implements OnApplicationBootstrap, OnModuleDestroy 
       }
     }
     this.ingestor.forgetAllBut(seen);
-    for (const dir of this.watches.dirs()) await this.watches.unwatchIfGone(dir);
+    for (const dir of this.watches.dirs()) if (!present.has(dir)) await this.watches.unwatchIfGone(dir);
   }
 
   /** An entry of an autobuild folder appeared or went: watch a new task folder and read what it holds. */

@@ -77,7 +77,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     protected readonly db: DataSource,
     protected readonly settings: Settings,
     private readonly provisioner: StreamProvisioner,
-    metrics: ServiceMetrics,
+    private readonly metrics: ServiceMetrics,
   ) {
     metrics.sample(
       'guardkit_projection_lag_events',
@@ -277,6 +277,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
         await this.apply(batch);
+        this.metrics.eventsHandled(this.projection, batch.length);
         return true;
       } catch (error) {
         if (isDataError(error)) {

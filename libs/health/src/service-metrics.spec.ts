@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ServiceMetrics } from './service-metrics.js';
+
+const valueOf = (text: string, series: string) =>
+  Number(
+    text
+      .split('\n')
+      .find((l) => l.startsWith(`${series} `))
+      ?.slice(series.length + 1),
+  );
+
+describe('ServiceMetrics: CPU per event handled', () => {
+  it('is the CPU spent since the previous scrape over the events handled since, and 0 without events', async () => {
+    const metrics = new ServiceMetrics('spec');
+    await metrics.scrape(); // the window starts here
+    metrics.eventsHandled('builds', 4);
+    const until = performance.now() + 40;
+    while (performance.now() < until); // about 40 ms of CPU
+    const text = await metrics.scrape();
+    assert.equal(valueOf(text, 'guardkit_events_handled_total{kind="builds"}'), 4);
+    const perEvent = valueOf(text, 'guardkit_cpu_ms_per_event');
+    assert.ok(perEvent >= 8 && perEvent < 40, `about 10 ms a event, not ${perEvent}`);
+    assert.equal(valueOf(await metrics.scrape(), 'guardkit_cpu_ms_per_event'), 0, 'no event since');
+    assert.match(text, /^guardkit_spec_nodejs_eventloop_lag_p99_seconds /m);
+  });
+});
