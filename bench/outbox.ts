@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import type { Envelope, OutboxMessagePayload } from '#contracts';
 import { eventually, freePort, ServiceProcess, SseClient, TestEnv } from '#test-support';
+import { CpuMeter, cpuTable, pidsNamed } from './process-cpu.js';
+import { profileArgs } from './profile.js';
 import { HEADER, pace, row, summarize } from './stats.js';
 
 const BURST = Number(process.env['BENCH_BURST'] ?? 10_000);
@@ -33,6 +35,20 @@ const baseUrl = `http://127.0.0.1:${port}`;
 const contentOf = (data: string) => (JSON.parse(data) as Envelope<OutboxMessagePayload>).payload.content;
 const text = (i: number) => `META_TASK t${i}: done\nAll acceptance checks passed for task ${i}.`;
 const services: ServiceProcess[] = [];
+const profile = profileArgs('outbox');
+// CPU per file of each process (/proc), the bus and the databases included
+const meter = new CpuMeter({
+  orchestrator: () => pidsOf('orchestrator'),
+  ingestor: () => pidsOf('ingestor'),
+  gateway: () => pidsOf('gateway'),
+  'nats-server': () => pidsNamed('nats-server'),
+  postgres: () => pidsNamed('postgres'),
+  'bench (publisher)': () => [process.pid],
+});
+function pidsOf(name: string): number[] {
+  const pid = services.find((s) => s.name === name)?.pid;
+  return pid ? [pid] : [];
+}
 
 try {
   const { nc, jsm } = await env.nats();
@@ -50,10 +66,12 @@ try {
   }
   services.push(
     ...(['orchestrator', 'ingestor', 'gateway'] as const).map((name) =>
-      ServiceProcess.start(name, env.processEnv()),
+      ServiceProcess.start(name, env.processEnv(), profile.nodeArgs),
     ),
   );
+  meter.start(); // the services' start counts too: the burst begins with it
   await eventually(() => (seen.size >= BURST ? true : undefined), 120_000, 'the burst on the bus');
+  const burstCpu = meter.stop();
   const times = [...seen.values()];
   const burstSeconds = (Math.max(...times) - Math.min(...times)) / 1000;
   const burstRate = (BURST - 1) / burstSeconds;
@@ -61,6 +79,7 @@ try {
   // The ceiling: the same payloads, one awaited publish after another, same client library and NATS.
   await jsm.streams.add({ name: `${env.namespace}_BENCH_CEILING`, subjects: [`${env.namespace}.ceiling.>`] });
   const js = jetstream(nc);
+  meter.start();
   const ceilingStart = performance.now();
   for (let i = 0; i < BURST; i++) {
     await js.publish(`${env.namespace}.ceiling.local.pipeline`, JSON.stringify({ content: text(i) }), {
@@ -68,6 +87,7 @@ try {
     });
   }
   const ceilingRate = BURST / ((performance.now() - ceilingStart) / 1000);
+  const ceilingCpu = meter.stop();
 
   // 2. Steady.
   await eventually(
@@ -108,6 +128,13 @@ try {
     `${'bare JetStream publish, awaited (ceiling)'.padEnd(44)} ${ceilingRate.toFixed(0).padStart(10)}`,
   );
   console.log(`${'ratio'.padEnd(44)} ${(burstRate / ceilingRate).toFixed(2).padStart(10)}\n`);
+  console.log(
+    cpuTable('CPU, the burst (services from their start to the last file on the bus)', burstCpu, BURST),
+  );
+  console.log(
+    `\n${cpuTable('CPU, the ceiling (awaited publishes from the bench process)', ceilingCpu, BURST)}\n`,
+  );
+  if (profile.dir) console.log(`CPU profiles of the services (written as they stop): ${profile.dir}\n`);
   console.log(HEADER);
   console.log(row('outbox rename -> SSE event (steady)', summarize(latencies)));
   console.log(`\nsteady: written ${total}, received over SSE ${latencies.length}`);

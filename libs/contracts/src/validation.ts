@@ -19,6 +19,11 @@ export function publishedSchema(dto: ClassConstructor<object>, file: string): vo
   schemaFiles.set(dto, file);
 }
 
+/** Compiles every published schema now (a service's start), not on the first event. */
+export function compilePublishedSchemas(): void {
+  for (const dto of schemaFiles.keys()) schemaCheck(dto);
+}
+
 function schemaCheck(dto: ClassConstructor<object>): ValidateFunction | undefined {
   const file = schemaFiles.get(dto);
   if (file === undefined) return undefined;
