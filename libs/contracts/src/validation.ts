@@ -53,10 +53,16 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; problems: strin
  * `metrics.tests_passed must be an integer number`. A DTO with a published schema is checked by it first.
  */
 export function validatePlain<T extends object>(dto: ClassConstructor<T>, plain: unknown): Validated<T> {
+  // every published schema asks for an object: anything else falls through to the DTO's check and its message
+  if (schemaCheck(dto)?.(plain)) return { ok: true, value: plain as T };
+  return validateWithDto(dto, plain);
+}
+
+/** The DTO's own check (class-transformer and class-validator), without the schema's fast path. */
+export function validateWithDto<T extends object>(dto: ClassConstructor<T>, plain: unknown): Validated<T> {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     return { ok: false, problems: ['the document must be a JSON object'] };
   }
-  if (schemaCheck(dto)?.(plain)) return { ok: true, value: plain as T };
   const instance = plainToInstance(dto, plain);
   const errors = validateSync(instance, { forbidUnknownValues: false, validationError: { target: false } });
   if (errors.length === 0) return { ok: true, value: instance };
