@@ -37,6 +37,8 @@ describe('SseConnection', () => {
     });
 
   it('releases at once when the client left before the stream was set up', async () => {
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
     const released = new Promise<SseCloseReason>((resolve) => {
       handler = (req, res) => {
         // Setting up (creating a consumer) takes a moment; the client leaves meanwhile.
@@ -44,12 +46,15 @@ describe('SseConnection', () => {
           const sse = new SseConnection(res, options);
           sse.onClose(resolve);
         });
+        arrived();
       };
     });
     const req = request(`http://127.0.0.1:${port}/`);
     req.on('error', () => undefined);
     req.end();
-    setTimeout(() => req.destroy(), 20);
+    // leaves once the server has the request (a fixed delay lost the race on a busy machine: CI, once)
+    await reached;
+    req.destroy();
     const never = new Promise<string>((resolve) => setTimeout(() => resolve('never released'), 2000).unref());
     assert.equal(await Promise.race([released, never]), 'client');
   });
