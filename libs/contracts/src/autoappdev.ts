@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsArray,
@@ -45,8 +46,15 @@ export class ScriptIdQuery {
   @Type(() => Number) @IsInt() @Min(1) id: number;
 }
 
+/** `?limit=` of a list, newest first: 1 to 500 (the handlers' default is 50). */
 export class ListLimitQuery {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500) limit?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
 }
 
 /** `POST /api/scripts` and `PUT /api/scripts/:id` once the gateway checked them as AutoAppDev does. */

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { GuardkitError } from './errors.js';
+import { ListLimitQuery } from './autoappdev.js';
 import { SAFE_ID_PATTERN } from './ids.js';
 import { WORKFLOW_ROLES } from './workflows.js';
 
@@ -82,15 +82,8 @@ export class PipelineCommandQuery extends PipelineIdQuery {
   @IsIn(Object.keys(PIPELINE_COMMANDS)) command: PipelineCommand;
 }
 
-export class ListPipelinesQuery {
+export class ListPipelinesQuery extends ListLimitQuery {
   @ApiPropertyOptional({ enum: PIPELINE_STATES }) @IsOptional() @IsIn(PIPELINE_STATES) state?: PipelineState;
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
 }
 
 /** Where a run is: the task (or meta-round item), step and action, with their positions. */

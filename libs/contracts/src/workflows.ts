@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ListLimitQuery } from './autoappdev.js';
 import { SAFE_ID_PATTERN } from './ids.js';
 
 /** SPEC 6.2: the states of a role workflow (`workflows.state`). */
@@ -103,15 +104,8 @@ export class WorkflowArtifactQuery extends WorkflowIdQuery {
   name: string;
 }
 
-export class ListWorkflowsQuery {
+export class ListWorkflowsQuery extends ListLimitQuery {
   @ApiPropertyOptional({ enum: WORKFLOW_STATES }) @IsOptional() @IsIn(WORKFLOW_STATES) state?: WorkflowState;
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
 }
 
 /** `PUT /agents/:role`: the role's workers at once, over every orchestrator. */

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import type { Subscription } from '@nats-io/nats-core';
 import { FlowProducer, type FlowJob, type Job, type JobNode, Queue, QueueEvents, Worker } from 'bullmq';
-import { type AgentRoleView, agentQueueName, GuardkitError } from '#contracts';
+import { AGENT_QUEUE_PREFIX, type AgentRoleView, agentQueueName, GuardkitError } from '#contracts';
 import { Bus } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { agentRoles, RedisLink, redisConnection } from '#queues';
@@ -73,7 +73,7 @@ export class AgentQueues implements OnApplicationBootstrap, OnApplicationShutdow
   async addFlow(flow: FlowJob): Promise<JobNode> {
     const roles = new Set<string>();
     const visit = (node: FlowJob) => {
-      roles.add(node.queueName.slice('agents-'.length));
+      roles.add(node.queueName.slice(AGENT_QUEUE_PREFIX.length));
       for (const child of node.children ?? []) visit(child);
     };
     visit(flow);
