@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { INestApplicationContext } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
 import { type BuildStatusPayload, progressPercent } from '#contracts';
 import { ManualClock } from '#platform';
+import { ServiceMetrics } from '#health';
 import { eventually, progressUpdate, TestEnv } from '#test-support';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 
@@ -41,6 +43,29 @@ describe('build projection into PostgreSQL', () => {
         ['P-A', 'completed', 2, last],
         ['P-B', 'running', 1, last - 1],
       ],
+    );
+  });
+
+  it('under a steady stream of events, one statement carries many of them (PROJECTION_BATCH_MS)', async () => {
+    const statements = async () => {
+      const text = await orchestrator!.get(ServiceMetrics).scrape();
+      const count = /^guardkit_projection_statement_events_count\{projection="builds"\} (\d+)$/m.exec(text);
+      return Number(count?.[1] ?? 0);
+    };
+    const before = await statements();
+    let last = 0;
+    for (let i = 1; i <= 60; i++) {
+      last = await publish(`P-STEADY-${i % 20}`, i);
+      await sleep(1); // one at a time, as agents write: without the wait, one statement each
+    }
+    await eventually(async () => ((await position()) === last ? true : undefined));
+    const used = (await statements()) - before;
+    assert.ok(used >= 1 && used <= 20, `60 events took ${used} statements`);
+    const rows = (await builds()).filter((r) => r.build_id.startsWith('P-STEADY-'));
+    assert.equal(rows.length, 20);
+    assert.ok(
+      rows.every((r) => r.turn > 40),
+      'each build holds its newest event',
     );
   });
 

@@ -41,6 +41,7 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) STREAM_MAX_MSGS_PER_SUBJECT?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1_048_576) OUTBOX_STREAM_MAX_BYTES?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000) PROJECTION_CHECK_MS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(1000) PROJECTION_BATCH_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400) STREAM_DUPLICATE_WINDOW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsIn([1, 3, 5]) STREAM_REPLICAS?: number;
   @IsOptional() @IsIn(['file', 'memory']) STREAM_STORAGE?: 'file' | 'memory';
@@ -187,6 +188,11 @@ export interface Settings {
     outboxMaxBytes: number;
     /** How often a projection checks its stream's identity and retention while it runs. */
     projectionCheckMs: number;
+    /**
+     * A projection's next statement starts at least this long after the previous one started, so under load
+     * one statement carries the events of this window (an event after a quiet spell is written at once).
+     */
+    projectionBatchMs: number;
     duplicateWindowSeconds: number;
     replicas: number;
     storage: 'file' | 'memory';
@@ -398,6 +404,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       maxMsgsPerSubject: raw.STREAM_MAX_MSGS_PER_SUBJECT ?? 10_000,
       outboxMaxBytes: raw.OUTBOX_STREAM_MAX_BYTES ?? 1024 ** 3,
       projectionCheckMs: raw.PROJECTION_CHECK_MS ?? 10_000,
+      projectionBatchMs: raw.PROJECTION_BATCH_MS ?? 25,
       duplicateWindowSeconds: raw.STREAM_DUPLICATE_WINDOW_SECONDS ?? 120,
       replicas: raw.STREAM_REPLICAS ?? 1,
       storage: raw.STREAM_STORAGE ?? 'file',

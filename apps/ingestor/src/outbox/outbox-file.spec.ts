@@ -83,9 +83,9 @@ describe('readOutboxFile', () => {
   it('says gone for a file that vanished between the listing and the read, and hashes what it reads', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outbox-read-'));
     try {
-      assert.deepEqual(await readOutboxFile(join(dir, '1_pipeline.md'), 10), { kind: 'gone' });
+      assert.deepEqual(readOutboxFile(join(dir, '1_pipeline.md'), 10), { kind: 'gone' });
       await writeFile(join(dir, '2_pipeline.md'), ' hi ');
-      const read = await readOutboxFile(join(dir, '2_pipeline.md'), 10);
+      const read = readOutboxFile(join(dir, '2_pipeline.md'), 10);
       assert.ok(read.kind === 'read' && read.content === 'hi' && read.hash.length === 64);
     } finally {
       await rm(dir, { recursive: true, force: true });

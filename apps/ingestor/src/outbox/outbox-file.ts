@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { lstat, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { OUTBOX_FILE_PATTERN, outboxRole, type OutboxRole, outboxTimestampNs } from '#contracts';
+import { readSmallFile } from '../small-file.js';
 
 /** Larger than this, or not a regular file, and a message file is refused. */
 export const MAX_OUTBOX_FILE_BYTES = 1024 * 1024;
@@ -54,28 +54,26 @@ export type Prepared =
   | { kind: 'refused'; reason: string; problems: string[] }
   | { kind: 'read'; hash: string; content: string; truncated: boolean; mtimeMs: number };
 
-export async function readOutboxFile(path: string, maxChars: number): Promise<Prepared> {
-  const stats = await lstat(path).catch(() => undefined);
-  if (!stats) return { kind: 'gone' }; // vanished between the listing and the read
-  if (!stats.isFile()) {
-    return {
-      kind: 'refused',
-      reason: 'not a regular file',
-      problems: [`${basename(path)} is a folder, link or device`],
-    };
+export function readOutboxFile(path: string, maxChars: number): Prepared {
+  const file = readSmallFile(path, MAX_OUTBOX_FILE_BYTES);
+  switch (file.kind) {
+    case 'missing':
+      return { kind: 'gone' }; // vanished between the listing and the read
+    case 'not-regular':
+      return {
+        kind: 'refused',
+        reason: 'not a regular file',
+        problems: [`${basename(path)} is a folder, link or device`],
+      };
+    case 'too-large':
+      return {
+        kind: 'refused',
+        reason: 'file too large',
+        problems: [`${file.stamp.size} bytes; at most ${MAX_OUTBOX_FILE_BYTES}`],
+      };
+    case 'read':
+      break;
   }
-  if (stats.size > MAX_OUTBOX_FILE_BYTES) {
-    return {
-      kind: 'refused',
-      reason: 'file too large',
-      problems: [`${stats.size} bytes; at most ${MAX_OUTBOX_FILE_BYTES}`],
-    };
-  }
-  const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
-  if (!bytes) return { kind: 'gone' };
-  const hash = createHash('sha256').update(bytes).digest('hex');
-  return { kind: 'read', hash, mtimeMs: stats.mtimeMs, ...decodeOutboxContent(bytes, maxChars) };
+  const hash = createHash('sha256').update(file.bytes).digest('hex');
+  return { kind: 'read', hash, mtimeMs: file.stamp.mtimeMs, ...decodeOutboxContent(file.bytes, maxChars) };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ describe('readProgressFile', () => {
   };
 
   it('reads a valid file, with the folder name as build id', async () => {
-    const read = await readProgressFile(await file('ok.json', JSON.stringify(valid)), 'TASK-1');
+    const read = readProgressFile(await file('ok.json', JSON.stringify(valid)), 'TASK-1');
     assert.equal(read.kind, 'valid');
     assert.ok(
       read.kind === 'valid' && read.payload.build_id === 'TASK-1' && read.payloadSha256.length === 64,
@@ -43,13 +44,13 @@ describe('readProgressFile', () => {
   });
 
   it('gives the same hash for the same content however it is indented', async () => {
-    const a = await readProgressFile(await file('a.json', JSON.stringify(valid)), 'T');
-    const b = await readProgressFile(await file('b.json', JSON.stringify(valid, null, 4)), 'T');
+    const a = readProgressFile(await file('a.json', JSON.stringify(valid)), 'T');
+    const b = readProgressFile(await file('b.json', JSON.stringify(valid, null, 4)), 'T');
     assert.ok(a.kind === 'valid' && b.kind === 'valid' && a.payloadSha256 === b.payloadSha256);
   });
 
-  it('says missing for a file that is not there (or vanished)', async () => {
-    assert.deepEqual(await readProgressFile(join(dir, 'gone.json'), 'T'), { kind: 'missing' });
+  it('says missing for a file that is not there (or vanished)', () => {
+    assert.deepEqual(readProgressFile(join(dir, 'gone.json'), 'T'), { kind: 'missing' });
   });
 
   const invalid: [string, () => Promise<string>, string][] = [
@@ -84,10 +85,19 @@ describe('readProgressFile', () => {
       },
       'not a regular file',
     ],
+    [
+      // opened without O_NONBLOCK, a FIFO with no writer would stall the ingestor for good
+      'a named pipe',
+      () => {
+        execFileSync('mkfifo', [join(dir, 'pipe.json')]);
+        return Promise.resolve(join(dir, 'pipe.json'));
+      },
+      'not a regular file',
+    ],
   ];
   for (const [name, make, reason] of invalid) {
     it(`refuses ${name}: ${reason}`, async () => {
-      const read = await readProgressFile(await make(), 'TASK-1');
+      const read = readProgressFile(await make(), 'TASK-1');
       assert.equal(read.kind, 'invalid');
       assert.ok(read.kind === 'invalid');
       assert.equal(read.reason, reason);
@@ -96,7 +106,7 @@ describe('readProgressFile', () => {
   }
 
   it('refuses a file without build_id in a folder whose name is not a valid id', async () => {
-    const read = await readProgressFile(await file('noid.json', JSON.stringify(valid)), 'bad.folder');
+    const read = readProgressFile(await file('noid.json', JSON.stringify(valid)), 'bad.folder');
     assert.ok(read.kind === 'invalid' && read.reason === 'no usable build id');
   });
 });

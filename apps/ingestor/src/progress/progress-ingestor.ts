@@ -7,7 +7,8 @@ import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import { IngestMetrics } from '../ingest-metrics.js';
 import { INGESTOR_SOURCE_ID, RejectionPublisher } from '../rejections.js';
-import { type FileStamp, readProgressFile } from './progress-file.js';
+import { type FileStamp } from '../small-file.js';
+import { readProgressFile } from './progress-file.js';
 
 /** The header that carries the payload hash, so a restarted ingestor can tell what it already published. */
 export const CONTENT_HASH_HEADER = 'Guardkit-Content-Sha256';
@@ -94,7 +95,7 @@ export class ProgressIngestor {
     const folder = basename(dirname(path));
     const { rereadAttempts, rereadDelayMs } = this.settings.ingest;
     for (let attempt = 0; ; attempt++) {
-      const read = await readProgressFile(path, folder);
+      const read = readProgressFile(path, folder);
       switch (read.kind) {
         case 'missing':
           this.forget(path);
