@@ -2,7 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildStatusPayload, Envelope, OutboxMessagePayload } from '#contracts';
 import { ProgressFileWriter } from '#producers';
-import { NatsServer } from './nats-server.js';
+import { NatsCluster, type NatsServer } from './nats-server.js';
 import { progressUpdate } from './progress.js';
 import { ResumingClient } from './resuming-client.js';
 import { freePort, type ServiceName, ServiceProcess } from './service-process.js';
@@ -24,6 +24,13 @@ export interface ChaosOptions {
   downMs: number;
   /** How long everything may take to settle after the last write. */
   settleMs: number;
+  /**
+   * NATS as a cluster of three with STREAM_REPLICAS=3; the `nats` fault then kills the member that leads the
+   * outbox stream. Default: one server.
+   */
+  cluster?: boolean;
+  /** Gateways (default 1); SSE clients start on different ones and move to the next at each reconnect. */
+  gateways?: number;
 }
 
 /** What a run counted: every figure a user would check, and what was wrong (empty when nothing). */
@@ -37,7 +44,16 @@ export interface ChaosCounts {
     inOrder: boolean;
   };
   builds: { written: number; completedInRest: number; duplicateEventsOnStream: number };
-  clients: { count: number; reconnects: number; eventsReceived: number; matchingTheStream: number };
+  clients: {
+    count: number;
+    reconnects: number;
+    eventsReceived: number;
+    matchingTheStream: number;
+    /** Clients that were served by more than one gateway during the run. */
+    servedByTwoGateways: number;
+  };
+  /** With a cluster: each stream's replicas that are current once everything settled (the leader counts). */
+  currentReplicas?: Record<string, number>;
   seconds: number;
   problems: string[];
 }
@@ -51,49 +67,73 @@ export interface ChaosCounts {
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
   const started = Date.now();
-  const nats = await NatsServer.start();
-  const port = await freePort();
+  const cluster = await NatsCluster.start(options.cluster ? 3 : 1);
+  const gatewayCount = options.gateways ?? 1;
+  const gatewayPorts = await Promise.all(Array.from({ length: gatewayCount }, () => freePort()));
   const env = await TestEnv.create({
-    NATS_URL: nats.url,
+    NATS_URL: cluster.url,
     STREAM_STORAGE: 'file',
-    GATEWAY_PORT: String(port),
+    ...(options.cluster ? { STREAM_REPLICAS: '3' } : {}),
     INGEST_SCAN_INTERVAL_MS: '500',
     NATS_PUBLISH_TIMEOUT_MS: '1000',
     NATS_PUBLISH_ATTEMPTS: '2',
     LOG_LEVEL: 'info',
   });
-  const base = `http://127.0.0.1:${port}`;
-  const services = new Map<ServiceName, ServiceProcess>();
-  const healthPorts = { orchestrator: await freePort(), ingestor: await freePort(), gateway: port };
-  const start = (name: ServiceName) =>
+  const bases = gatewayPorts.map((port) => `http://127.0.0.1:${port}`);
+  const base = bases[0];
+  /** Each service by label: `orchestrator`, `ingestor`, `gateway` (the first), `gateway-2`… */
+  const services = new Map<string, ServiceProcess>();
+  const healthPorts = new Map<string, number>([
+    ['orchestrator', await freePort()],
+    ['ingestor', await freePort()],
+    ...gatewayPorts.map((port, i): [string, number] => [gatewayLabel(i), port]),
+  ]);
+  const start = (label: string) => {
+    const name = (label.startsWith('gateway') ? 'gateway' : label) as ServiceName;
+    const port = String(healthPorts.get(label));
     services.set(
-      name,
-      ServiceProcess.start(name, { ...env.processEnv(), HEALTH_PORT: String(healthPorts[name]) }),
+      label,
+      ServiceProcess.start(name, {
+        ...env.processEnv(),
+        HEALTH_PORT: port,
+        ...(name === 'gateway' ? { GATEWAY_PORT: port } : {}),
+      }),
     );
+  };
   const clients: ResumingClient[] = [];
   const problems: string[] = [];
+  let killed: NatsServer | undefined;
   try {
-    start('orchestrator');
-    start('ingestor');
-    start('gateway');
-    for (const name of ['orchestrator', 'ingestor', 'gateway'] as const) {
-      await ready(`http://127.0.0.1:${healthPorts[name]}`).catch((error: Error) => {
-        throw new Error(`${error.message}: ${name}\n${services.get(name)?.output.slice(-3000)}`);
+    // started at the same moment, as npm start and docker compose start them
+    for (const label of healthPorts.keys()) start(label);
+    for (const [label, port] of healthPorts) {
+      await ready(`http://127.0.0.1:${port}`).catch((error: Error) => {
+        throw new Error(`${error.message}: ${label}\n${services.get(label)?.output.slice(-3000)}`);
       });
     }
 
     const ids = Array.from({ length: options.builds }, (_, i) => `CHAOS-${i}`);
-    for (const id of ids) clients.push(new ResumingClient(`${base}/builds/${id}/events?lastEventId=0`, 1));
-    const all = new ResumingClient(`${base}/events?builds=${ids.join(',')}&lastEventId=0`, ids.length);
-    const outboxClient = new ResumingClient(`${base}/outbox/events?lastEventId=0`, Infinity);
+    // client i starts on gateway i (mod their number) and moves to the next one at each reconnect
+    const spread = (path: string, i: number) =>
+      bases.map((_, k) => `${bases[(i + k) % bases.length]}${path}`);
+    for (const [i, id] of ids.entries()) {
+      clients.push(new ResumingClient(spread(`/builds/${id}/events?lastEventId=0`, i), 1));
+    }
+    const all = new ResumingClient(
+      spread(`/events?builds=${ids.join(',')}&lastEventId=0`, ids.length),
+      ids.length,
+    );
+    const outboxClient = new ResumingClient(spread('/outbox/events?lastEventId=0', ids.length + 1), Infinity);
     clients.push(all, outboxClient);
 
     const writing = write(env, ids, options);
     await sleep(options.faultAtMs);
-    if (options.fault === 'nats') await nats.kill();
-    else await services.get(options.fault)?.kill();
+    if (options.fault === 'nats') {
+      killed = await cluster.leaderOf(env.subjects.streamName('outbox'));
+      await killed.kill();
+    } else await services.get(options.fault)?.kill();
     await sleep(options.downMs);
-    if (options.fault === 'nats') await nats.restart();
+    if (killed) await killed.restart();
     else start(options.fault);
     await writing;
 
@@ -176,6 +216,41 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
     )
       matching++;
     const completedInRest = await completed(base, ids);
+    // what an operator opens on any gateway: the board with the queues
+    for (const url of bases) {
+      const res = await fetch(`${url}/admin/queues/api/queues`).catch(() => undefined);
+      const names = res?.ok
+        ? ((await res.json()) as { queues: { name: string }[] }).queues.map((q) => q.name)
+        : [];
+      if (!names.includes('triggers'))
+        problems.push(`the board of ${url} answered ${res?.status ?? 'nothing'} without the triggers queue`);
+    }
+    let currentReplicas: Record<string, number> | undefined;
+    if (options.cluster) {
+      // the member that came back catches up: every stream has its three replicas current again
+      const streams = (['builds', 'outbox', 'triggers'] as const).map((role) =>
+        env.subjects.streamName(role),
+      );
+      currentReplicas = await eventually(
+        async () => {
+          const counts = Object.fromEntries(
+            await Promise.all(
+              streams.map(async (name) => [name, await cluster.currentReplicas(name)] as const),
+            ),
+          );
+          return Object.values(counts).every((n) => n === 3) ? counts : undefined;
+        },
+        settle,
+        'three current replicas of every stream',
+      ).catch(async (error: Error) => {
+        problems.push(error.message);
+        return Object.fromEntries(
+          await Promise.all(
+            streams.map(async (name) => [name, await cluster.currentReplicas(name)] as const),
+          ),
+        );
+      });
+    }
     if (problems.length > 0) {
       // what the services said, to tell a stalled reader from a dead process
       for (const [name, service] of services) {
@@ -204,17 +279,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosCounts> {
         reconnects: clients.reduce((sum, c) => sum + c.reconnects, 0),
         eventsReceived: clients.reduce((sum, c) => sum + c.ids.length, 0),
         matchingTheStream: matching,
+        servedByTwoGateways: clients.filter((c) => c.served.filter((n) => n > 0).length > 1).length,
       },
+      ...(currentReplicas ? { currentReplicas } : {}),
       seconds: Math.round((Date.now() - started) / 1000),
       problems,
     };
   } finally {
     for (const client of clients) client.close();
     for (const service of services.values()) await service.stop();
-    await nats.restart().catch(() => undefined); // running again for the cleanup, if it was down
+    await killed?.restart().catch(() => undefined); // running again for the cleanup, if it was down
     await env.cleanup().catch(() => undefined);
-    await nats.stop();
+    await cluster.stop();
   }
+}
+
+function gatewayLabel(i: number): string {
+  return i === 0 ? 'gateway' : `gateway-${i + 1}`;
 }
 
 /** Progress updates and outbox files, spread over the same span of time. */

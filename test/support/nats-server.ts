@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ClusterInfo, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { freePort } from './service-process.js';
 
 /**
@@ -18,20 +20,33 @@ export class NatsServer {
     readonly storeDir: string,
     /** The HTTP monitoring port (`/varz`, `/jsz`), when asked for. */
     readonly monitorPort?: number,
+    /** Its place in a cluster (see NatsCluster). */
+    private readonly cluster?: ClusterMember,
   ) {}
 
-  static async start(options: { monitor?: boolean } = {}): Promise<NatsServer> {
-    const server = new NatsServer(
-      await freePort(),
-      await mkdtemp(join(tmpdir(), 'guardkit-nats-')),
-      options.monitor ? await freePort() : undefined,
-    );
+  static async start(options: { monitor?: boolean; cluster?: ClusterMember } = {}): Promise<NatsServer> {
+    const server = await NatsServer.create(options);
     await server.restart();
     return server;
   }
 
+  /** A server not started yet (a cluster's members start together). */
+  static async create(options: { monitor?: boolean; cluster?: ClusterMember } = {}): Promise<NatsServer> {
+    return new NatsServer(
+      await freePort(),
+      await mkdtemp(join(tmpdir(), 'guardkit-nats-')),
+      options.monitor ? await freePort() : undefined,
+      options.cluster,
+    );
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Its server name in a cluster. */
+  get name(): string | undefined {
+    return this.cluster?.serverName;
   }
 
   /** The server's memory (bytes), from its monitoring endpoint. */
@@ -49,6 +64,13 @@ export class NatsServer {
       [
         ...['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
         ...(this.monitorPort === undefined ? [] : ['-m', String(this.monitorPort)]),
+        ...(this.cluster === undefined
+          ? []
+          : [
+              ...['-n', this.cluster.serverName, '--cluster_name', this.cluster.clusterName],
+              ...['--cluster', `nats://127.0.0.1:${this.cluster.routePort}`],
+              ...['--routes', this.cluster.routes.map((port) => `nats://127.0.0.1:${port}`).join(',')],
+            ]),
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,4 +115,86 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.on('error', () => resolve(false));
   });
+}
+
+/** Where a server sits in a cluster: its name, its route port and every member's route port. */
+export interface ClusterMember {
+  clusterName: string;
+  serverName: string;
+  routePort: number;
+  routes: number[];
+}
+
+/**
+ * Three (or `size`) nats-servers of the test's own on free loopback ports, each with its own store folder,
+ * routed to each other as one JetStream cluster; never the shared server. A member can be killed with
+ * SIGKILL and started again on its port and store.
+ */
+export class NatsCluster {
+  private constructor(readonly servers: NatsServer[]) {}
+
+  /** `size` 1: one server, not clustered (a NatsServer with the cluster's interface). */
+  static async start(size = 3): Promise<NatsCluster> {
+    if (size === 1) return new NatsCluster([await NatsServer.start({ monitor: true })]);
+    const clusterName = `gk-${Math.random().toString(36).slice(2, 8)}`;
+    const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const servers = await Promise.all(
+      routes.map((routePort, i) =>
+        NatsServer.create({
+          monitor: true,
+          cluster: { clusterName, serverName: `${clusterName}-n${i + 1}`, routePort, routes },
+        }),
+      ),
+    );
+    const cluster = new NatsCluster(servers);
+    await Promise.all(servers.map((server) => server.restart()));
+    return cluster;
+  }
+
+  /** Every member's client URL, as NATS_URL takes them. */
+  get url(): string {
+    return this.servers.map((server) => server.url).join(',');
+  }
+
+  /** The JetStream meta group's leader and how many peers it counts as current, from a member's `/jsz`. */
+  async meta(via = this.servers.find((s) => s.running)): Promise<{ leader?: string; current: number }> {
+    if (!via?.monitorPort) return { current: 0 };
+    const jsz = (await (await fetch(`http://127.0.0.1:${via.monitorPort}/jsz`)).json()) as {
+      meta_cluster?: { leader?: string; replicas?: { current?: boolean }[] };
+    };
+    const meta = jsz.meta_cluster;
+    return {
+      leader: meta?.leader,
+      current: 1 + (meta?.replicas ?? []).filter((replica) => replica.current).length,
+    };
+  }
+
+  /** The member that leads a stream now (the stream's writes go through it). */
+  async leaderOf(stream: string): Promise<NatsServer> {
+    if (this.servers.length === 1) return this.servers[0];
+    const leader = (await this.streamCluster(stream))?.leader;
+    const server = this.servers.find((s) => s.name === leader);
+    if (!server) throw new Error(`no leader for ${stream} among the members (${leader ?? 'none'})`);
+    return server;
+  }
+
+  /** A stream's replicas that are current now, its leader included. */
+  async currentReplicas(stream: string): Promise<number> {
+    const cluster = await this.streamCluster(stream).catch(() => undefined);
+    if (!cluster) return 0;
+    return (cluster.leader ? 1 : 0) + (cluster.replicas ?? []).filter((r) => r.current && !r.offline).length;
+  }
+
+  private async streamCluster(stream: string): Promise<ClusterInfo | undefined> {
+    const nc = await connect({ servers: this.servers.filter((s) => s.running).map((s) => s.url) });
+    try {
+      return (await (await jetstreamManager(nc)).streams.info(stream)).cluster;
+    } finally {
+      await nc.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.stop()));
+  }
 }

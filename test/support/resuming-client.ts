@@ -3,7 +3,8 @@ import { type ReceivedEvent, SseClient } from './sse-client.js';
 /**
  * An SSE client that behaves as a browser's EventSource: when the connection drops or fails it opens it
  * again after a short wait, with the id of the last event it got as Last-Event-ID. It stops after `end`, or on
- * a 204 (which stops EventSource), or when closed.
+ * a 204 (which stops EventSource), or when closed. Given several URLs (one stream on several gateways), it
+ * opens the next one at each reconnect, as a client behind a load balancer would land on another gateway.
  */
 export class ResumingClient {
   readonly events: ReceivedEvent[] = [];
@@ -12,11 +13,17 @@ export class ResumingClient {
   private current?: SseClient;
   readonly done: Promise<void>;
 
+  private readonly urls: string[];
+  /** How many connections reached each URL with a 200 (by index of `urls`). */
+  readonly served: number[];
+
   constructor(
-    private readonly url: string,
+    url: string | string[],
     private readonly endsAfter: number,
     private readonly retryMs = 300,
   ) {
+    this.urls = typeof url === 'string' ? [url] : url;
+    this.served = this.urls.map(() => 0);
     this.done = this.run();
   }
 
@@ -36,14 +43,16 @@ export class ResumingClient {
 
   private async run(): Promise<void> {
     let ends = 0;
-    while (!this.closed) {
+    for (let attempt = 0; !this.closed; attempt++) {
+      const at = attempt % this.urls.length;
       const headers: Record<string, string> =
         this.lastId === undefined ? {} : { 'Last-Event-ID': this.lastId };
       try {
-        const client = await SseClient.open(this.url, headers);
+        const client = await SseClient.open(this.urls[at], headers);
         this.current = client;
         if (client.status === 204) return;
         if (client.status === 200) {
+          this.served[at]++;
           const take = (event: ReceivedEvent) => {
             this.events.push(event);
             if (event.event === 'end') ends++;

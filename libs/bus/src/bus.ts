@@ -1,6 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/nats-core';
+import { type NatsConnection, TimeoutError } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { BusUnavailableError, Subjects } from '#contracts';
 import type { Settings } from '#platform';
@@ -41,19 +42,45 @@ export class Bus {
         cause: error,
       });
     }
-    const jsm = await jetstreamManager(nc, { timeout: settings.nats.requestTimeoutMs }).catch(
-      (error: unknown) => {
-        void nc.close();
-        throw new BusUnavailableError(
-          'NATS answers but JetStream is not enabled (start nats-server with -js)',
-          {
-            cause: error,
-          },
-        );
-      },
-    );
+    const jsm = await Bus.jetStreamManager(nc, settings);
     const js = jetstream(nc, { timeout: settings.nats.publishTimeoutMs });
     return new Bus(nc, js, jsm, new Subjects(settings.nats.namespace));
+  }
+
+  /**
+   * The JetStream manager, once JetStream answers. A server without JetStream says so at once, and that is
+   * final; a cluster still electing its meta leader does not answer in time, and is waited for up to
+   * STREAM_PROVISION_TIMEOUT_MS.
+   */
+  private static async jetStreamManager(nc: NatsConnection, settings: Settings): Promise<JetStreamManager> {
+    const deadline = Date.now() + settings.streams.provisionTimeoutMs;
+    const logger = new Logger(Bus.name);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // later probes shorter, so a cluster that just elected its leader is noticed soon after
+        const timeout = Math.min(settings.nats.requestTimeoutMs, attempt * 1000);
+        await jetstreamManager(nc, { timeout });
+        return await jetstreamManager(nc, { timeout: settings.nats.requestTimeoutMs, checkAPI: false });
+      } catch (error) {
+        if (error instanceof TimeoutError && Date.now() < deadline) {
+          if (attempt === 1) {
+            logger.warn(
+              { servers: settings.nats.servers },
+              'JetStream does not answer yet (a cluster electing its leader?); waiting up to STREAM_PROVISION_TIMEOUT_MS',
+            );
+          }
+          await sleep(500);
+          continue;
+        }
+        void nc.close();
+        throw new BusUnavailableError(
+          error instanceof TimeoutError
+            ? `JetStream did not answer within STREAM_PROVISION_TIMEOUT_MS (${settings.streams.provisionTimeoutMs} ms): is the cluster missing members?`
+            : 'NATS answers but JetStream is not enabled (start nats-server with -js)',
+          { cause: error },
+        );
+      }
+    }
   }
 
   /** For readiness: connected now (not closed, not between reconnects). */

@@ -1,3 +1,5 @@
+import { isDeepStrictEqual } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import {
   DiscardPolicy,
@@ -7,12 +9,32 @@ import {
   JetStreamApiError,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
-import { STREAM_ROLES, type StreamRole } from '#contracts';
+import { NoRespondersError, RequestError, TimeoutError, nanos } from '@nats-io/nats-core';
+import { STREAM_ROLES, StreamProvisioningError, type StreamRole } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
 import { Bus } from './bus.js';
 
-/** Creates or updates the streams of SPEC 2 on start, idempotently, from the settings. */
+/**
+ * JetStream API errors that a cluster gives while it elects its leaders or places a stream, or that a
+ * concurrent start causes; anything else (a replica count a single server cannot hold, say) is final.
+ */
+const TRANSIENT_API_CODES = new Set([
+  10005, // no suitable peers for placement (members still joining)
+  10007, // cluster not assigned
+  10008, // JetStream system temporarily unavailable
+  10009, // JetStream cluster can not handle request (no meta leader)
+  10023, // insufficient resources (a member not yet reporting its storage)
+  10058, // stream name already in use: another service created it a moment ago
+]);
+
+/**
+ * Creates or updates the streams of SPEC 2 on start, idempotently, from the settings.
+ *
+ * Several services provision the same streams at the same moment, and a cluster may still be electing its
+ * leaders: each stream is retried with backoff on timeouts and "not ready" answers until
+ * STREAM_PROVISION_TIMEOUT_MS, and a stream already as configured is left alone (in a cluster every update
+ * is a proposal its members must agree on).
+ */
 @Injectable()
 export class StreamProvisioner implements OnModuleInit {
   private readonly logger = new Logger(StreamProvisioner.name);
@@ -28,7 +50,55 @@ export class StreamProvisioner implements OnModuleInit {
 
   /** Every stream, created or updated (also when a running service finds a stream missing). */
   async ensureAll(): Promise<void> {
-    for (const role of STREAM_ROLES) await this.ensure(role);
+    for (const role of STREAM_ROLES) await this.ensureWithRetry(role);
+  }
+
+  private async ensureWithRetry(role: StreamRole): Promise<void> {
+    const started = Date.now();
+    const deadline = started + this.settings.streams.provisionTimeoutMs;
+    const name = this.bus.subjects.streamName(role);
+    for (let attempt = 1, delayMs = 100; ; attempt++) {
+      try {
+        await this.ensure(role);
+        if (attempt > 1) {
+          this.logger.log(
+            { stream: name, attempts: attempt, ms: Date.now() - started },
+            'stream provisioned',
+          );
+        }
+        return;
+      } catch (error) {
+        const transient = isTransient(error);
+        if (!transient || Date.now() + delayMs > deadline) {
+          throw new StreamProvisioningError(
+            `cannot create or update stream ${name}${transient ? ` after ${attempt} attempts in ${Math.round((Date.now() - started) / 1000)} s (STREAM_PROVISION_TIMEOUT_MS)` : ''}: ` +
+              `${describe(error)}; ${await this.clusterState()}`,
+            { cause: error },
+          );
+        }
+        if (attempt === 1 || attempt % 10 === 0) {
+          this.logger.warn(
+            { stream: name, attempt, reason: describe(error) },
+            'JetStream is not ready for the stream yet; trying again',
+          );
+        }
+        await sleep(delayMs * (0.5 + Math.random())); // jitter: the services that collided do not collide again
+        delayMs = Math.min(delayMs * 2, 2000);
+      }
+    }
+  }
+
+  /** What an operator needs to tell a cluster still forming from one that cannot hold the streams. */
+  private async clusterState(): Promise<string> {
+    const info = this.bus.nc.info;
+    const server = info
+      ? `${info.server_name}${info.cluster ? ` of cluster ${info.cluster}` : ' (not clustered)'}`
+      : 'none';
+    const jetstream = await this.bus.jsm
+      .getAccountInfo()
+      .then((account) => `JetStream answers (${account.streams} streams)`)
+      .catch((error: unknown) => `JetStream does not answer (${describe(error)})`);
+    return `connected to ${server}; ${jetstream}; STREAM_REPLICAS=${this.settings.streams.replicas} needs that many JetStream servers in one cluster`;
   }
 
   streamConfig(role: StreamRole): Partial<StreamConfig> & { name: string } {
@@ -80,6 +150,7 @@ export class StreamProvisioner implements OnModuleInit {
       return;
     }
     const { storage, retention, ...changeable } = config;
+    const current = existing.config as unknown as Record<string, unknown>;
     if (existing.config.storage !== storage || existing.config.retention !== retention) {
       // JetStream cannot change these in place: say so at every start rather than run as if it had
       this.logger.error(
@@ -92,7 +163,22 @@ export class StreamProvisioner implements OnModuleInit {
           'cannot be applied to an existing stream; back it up and recreate it to change it (docs/operations.md)',
       );
     }
+    if (Object.entries(changeable).every(([key, value]) => isDeepStrictEqual(current[key], value))) {
+      this.logger.log({ stream: config.name }, 'stream up to date');
+      return;
+    }
     await this.bus.jsm.streams.update(config.name, changeable);
-    this.logger.log({ stream: config.name }, 'stream up to date');
+    this.logger.log({ stream: config.name }, 'stream updated');
   }
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) return TRANSIENT_API_CODES.has(error.code);
+  // no answer in time, or no responder yet
+  return error instanceof TimeoutError || error instanceof NoRespondersError || error instanceof RequestError;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof JetStreamApiError) return `${error.message} (JetStream error ${error.code})`;
+  return error instanceof Error ? error.message : String(error);
 }

@@ -41,6 +41,11 @@ export class BusUnavailableError extends GuardkitError {
   override readonly retryable = true;
 }
 
+/** A stream could not be created or brought up to date at start (JetStream kept refusing or not answering). */
+export class StreamProvisioningError extends GuardkitError {
+  readonly code = 'STREAM_PROVISIONING';
+}
+
 /** A request/reply call that found no service listening on its subject. */
 export class ServiceUnavailableError extends GuardkitError {
   readonly code = 'SERVICE_UNAVAILABLE';

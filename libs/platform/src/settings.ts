@@ -44,6 +44,7 @@ class Environment {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(1000) PROJECTION_BATCH_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400) STREAM_DUPLICATE_WINDOW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsIn([1, 3, 5]) STREAM_REPLICAS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1000) @Max(3_600_000) STREAM_PROVISION_TIMEOUT_MS?: number;
   @IsOptional() @IsIn(['file', 'memory']) STREAM_STORAGE?: 'file' | 'memory';
   @IsOptional() @Type(() => Number) @IsInt() @Min(60) LOG_STREAM_MAX_AGE_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1_048_576) LOG_STREAM_MAX_BYTES?: number;
@@ -195,6 +196,8 @@ export interface Settings {
     projectionBatchMs: number;
     duplicateWindowSeconds: number;
     replicas: number;
+    /** How long a start keeps trying to create or update a stream while JetStream is not ready (a cluster electing). */
+    provisionTimeoutMs: number;
     storage: 'file' | 'memory';
     /** GUARDKIT_LOGS keeps less than the other streams: output lines are many and worth less with age. */
     logs: { maxAgeSeconds: number; maxBytes: number; maxLinesPerBuild: number };
@@ -407,6 +410,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       projectionBatchMs: raw.PROJECTION_BATCH_MS ?? 25,
       duplicateWindowSeconds: raw.STREAM_DUPLICATE_WINDOW_SECONDS ?? 120,
       replicas: raw.STREAM_REPLICAS ?? 1,
+      provisionTimeoutMs: raw.STREAM_PROVISION_TIMEOUT_MS ?? 60_000,
       storage: raw.STREAM_STORAGE ?? 'file',
       logs: {
         maxAgeSeconds: raw.LOG_STREAM_MAX_AGE_SECONDS ?? 2 * 24 * 3600,
