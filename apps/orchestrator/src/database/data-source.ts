@@ -1,4 +1,4 @@
-import type { DataSourceOptions } from 'typeorm';
+import type { DataSource, DataSourceOptions } from 'typeorm';
 import { BuildEntity } from '../builds/build.entity.js';
 import { ProjectionPositionEntity } from '../projections/projection-position.entity.js';
 import { OutboxMessageEntity } from '../outbox/outbox-message.entity.js';
@@ -44,11 +44,33 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     url,
     entities: ENTITIES,
     migrations: MIGRATIONS,
-    migrationsRun: true,
+    migrationsRun: false, // migrateOnce, under a lock
     migrationsTransactionMode: 'each',
     synchronize: false,
     // failed queries reach the caller, which says what failed; TypeORM would also print every parameter
     logging: ['warn', 'migration'],
     applicationName: 'guardkit-orchestrator',
   };
+}
+
+/** Any fixed number: the advisory lock that makes orchestrators starting together migrate one at a time. */
+const MIGRATION_LOCK = 7_162_300_416;
+
+/**
+ * Pending migrations, run by one orchestrator at a time: replicas that start together wait for the first
+ * (a session advisory lock in PostgreSQL), then find nothing left to run.
+ */
+export async function migrateOnce(db: DataSource): Promise<void> {
+  const runner = db.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await db.runMigrations({ transaction: 'each' });
+    } finally {
+      await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    await runner.release();
+  }
 }

@@ -15,8 +15,10 @@ export async function ensureDatabase(url: string): Promise<void> {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`).catch((error: unknown) => {
-        // another service created it at the same moment
-        if ((error as { code?: string }).code !== '42P04') throw error;
+        // another service created it at the same moment: "already exists", or the unique index of
+        // pg_database when both got past the check together
+        const code = (error as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw error;
       });
     }
   } finally {

@@ -14,11 +14,14 @@ import { type Envelope, EnvelopeDto, type StreamRole, validatePlain } from '#con
 import { type Bus, ORDERED_PULL_EXPIRES_MS, releaseOrdered, type StreamProvisioner } from '#bus';
 import type { Settings } from '#platform';
 import type { ServiceMetrics } from '#health';
+import { ProjectionLease } from './projection-lease.js';
 
 /** At most this many events go into one statement. */
 const BATCH = 256;
 /** Events held in memory at most: past this the reader stops, and reopens where the database got to. */
 export const MAX_PENDING = 4 * BATCH;
+/** How often a standby orchestrator tries to take a projection's lease. */
+const LEASE_RETRY_MS = 2000;
 
 /** What a projection writes for a batch: common table expressions (data-modifying) and their parameters. */
 export interface ProjectionWrite {
@@ -47,6 +50,9 @@ export interface ProjectionWrite {
  *   heartbeats.
  * - Statements start at least `PROJECTION_BATCH_MS` apart: under load one statement carries many events, and
  *   an event after a quiet spell is written at once.
+ * - With several orchestrators, one applies the projection: the holder of its lease (ProjectionLease, a
+ *   PostgreSQL advisory lock). The others stand by and take the lease when its holder dies or loses its
+ *   database, then read on from the stored position.
  */
 export abstract class JetStreamProjection implements OnApplicationBootstrap, OnModuleDestroy {
   protected readonly logger = new Logger(this.constructor.name);
@@ -67,6 +73,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   /** When the last statement started (performance.now()). */
   private lastStatementAt = -Infinity;
   private readonly statementEvents: Histogram;
+  private lease!: ProjectionLease;
 
   /** The name of the projection: its row in projection_positions. */
   protected abstract readonly projection: string;
@@ -91,6 +98,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
       'Events on the stream not yet applied to PostgreSQL, by projection',
       ['projection'],
       async (set) => {
+        if (!this.lease?.held) return; // a standby applies nothing: its lag would say nothing true
         const { state } = await this.bus.jsm.streams.info(this.stream);
         set({ projection: this.projection }, Math.max(0, state.last_seq - this.appliedSeq));
       },
@@ -103,17 +111,68 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
 
   async onApplicationBootstrap(): Promise<void> {
     await this.removeLegacyConsumer();
+    this.lease = new ProjectionLease(this.settings.database.url, this.projection);
+    this.lease.onLost = () => {
+      if (this.stopping) return;
+      this.logger.warn(
+        { projection: this.projection },
+        'lost the lease of the projection (its database connection ended); taking it again when it is free',
+      );
+      this.wake?.();
+    };
+    if (await this.lease.tryAcquire()) await this.resume();
+    else this.standingBy();
+    this.running = this.run();
+    void this.reopenOnReconnect();
+    this.checker = setInterval(() => {
+      if (!this.lease.held) return;
+      void this.lease.check();
+      void this.checkStream().catch(() => undefined); // NATS away: the reconnect reopens the reader
+    }, this.settings.streams.projectionCheckMs);
+    this.checker.unref();
+  }
+
+  /** Reads on from the stored position (at start, and after taking the lease over). */
+  private async resume(): Promise<void> {
     const stored = await this.stored();
     this.appliedSeq = stored.position;
     this.queuedSeq = stored.position;
     this.streamCreated = stored.streamCreated;
     await this.openReader();
-    this.running = this.run();
-    void this.reopenOnReconnect();
-    this.checker = setInterval(() => {
-      void this.checkStream().catch(() => undefined); // NATS away: the reconnect reopens the reader
-    }, this.settings.streams.projectionCheckMs);
-    this.checker.unref();
+  }
+
+  private standingBy(): void {
+    this.logger.log(
+      { projection: this.projection },
+      'another orchestrator applies this projection; standing by to take it over',
+    );
+  }
+
+  /** Without the lease: stop reading, forget what was read, and wait for the lease; false if stopping first. */
+  private async takeLease(): Promise<boolean> {
+    this.closeReader();
+    this.pending.length = 0;
+    while (!this.stopping) {
+      if (await this.lease.tryAcquire()) {
+        try {
+          await this.resume();
+          this.logger.log({ projection: this.projection, from: this.appliedSeq }, 'took the projection over');
+          return true;
+        } catch (error) {
+          this.logger.warn(
+            { projection: this.projection, err: error instanceof Error ? error.message : String(error) },
+            'cannot read on from the stored position yet; trying again',
+          );
+          await this.lease.release();
+        }
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, LEASE_RETRY_MS).unref();
+      });
+      this.wake = undefined;
+    }
+    return false;
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -124,6 +183,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     this.wake?.();
     await this.running;
     await release?.();
+    await this.lease?.release();
   }
 
   /** Events read and waiting to be applied (at most MAX_PENDING). */
@@ -145,6 +205,10 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      if (!this.lease.held) {
+        if (!(await this.takeLease())) return;
+        continue;
+      }
       if (this.reopen && this.pending.length === 0) {
         try {
           await this.openReader();
@@ -167,7 +231,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
       if (wait > 0 && this.pending.length < BATCH) await sleep(wait);
       this.lastStatementAt = performance.now();
       const batch = this.pending.slice(0, BATCH);
-      if (!(await this.applyWithRetry(batch))) return;
+      if (!(await this.applyWithRetry(batch))) continue; // stopping, or the lease was lost
       this.pending.splice(0, batch.length);
       this.appliedSeq = batch.at(-1)?.seq ?? this.appliedSeq;
     }
@@ -283,9 +347,9 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     }
   }
 
-  /** True once applied; false if stopping first. */
+  /** True once applied; false if stopping or losing the lease first. */
   private async applyWithRetry(batch: JsMsg[]): Promise<boolean> {
-    for (let attempt = 1; !this.stopping; attempt++) {
+    for (let attempt = 1; !this.stopping && this.lease.held; attempt++) {
       try {
         await this.apply(batch);
         this.metrics.eventsHandled(this.projection, batch.length);

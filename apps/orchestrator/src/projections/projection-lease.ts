@@ -1,0 +1,73 @@
+import pg from 'pg';
+
+/**
+ * Which orchestrator applies a projection when several run: the one holding a PostgreSQL session advisory lock
+ * named after it. The lock lives exactly as long as its connection, which is a client of its own (a pooled one
+ * would keep the lock when returned to the pool): an orchestrator that dies, even by SIGKILL, or loses its
+ * database loses the lease, and a standby takes it at its next try.
+ */
+export class ProjectionLease {
+  private client?: pg.Client;
+  /** Told once when a held lease is lost (its connection ended or stopped answering). */
+  onLost: () => void = () => undefined;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly projection: string,
+  ) {}
+
+  get held(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** Takes the lease if it is free; true when this process holds it (now or already). */
+  async tryAcquire(): Promise<boolean> {
+    if (this.client) return true;
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      application_name: `guardkit-orchestrator lease ${this.projection}`,
+    });
+    client.on('error', () => this.lost(client)); // the server ended the session, or the socket broke
+    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      const rows = await client.query<{ taken: boolean }>(
+        'SELECT pg_try_advisory_lock(hashtext($1)) AS taken',
+        [`guardkit-projection:${this.projection}`],
+      );
+      if (rows.rows[0]?.taken) {
+        this.client = client;
+        return true;
+      }
+    } catch {
+      // the database is away: not holding it
+    }
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    await client.end().catch(() => undefined);
+    return false;
+  }
+
+  /** Asks the lease's connection whether it still answers (a connection can die without a word). */
+  async check(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    await client.query('SELECT 1').catch(() => this.lost(client));
+  }
+
+  /** Gives the lease up (the lock goes with the session). */
+  async release(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    await client.end().catch(() => undefined);
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return;
+    void this.release();
+    this.onLost();
+  }
+}
