@@ -148,6 +148,13 @@ export class NatsCluster {
     );
     const cluster = new NatsCluster(servers);
     await Promise.all(servers.map((server) => server.restart()));
+    // JetStream answers once the members have elected a meta leader
+    const deadline = Date.now() + 20_000;
+    while (!(await cluster.meta().catch(() => undefined))?.leader) {
+      if (Date.now() > deadline)
+        throw new Error(`the cluster ${clusterName} elected no JetStream leader in 20 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     return cluster;
   }
 
