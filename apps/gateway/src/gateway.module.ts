@@ -1,5 +1,5 @@
 import { type DynamicModule, Module, RequestMethod, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
@@ -9,6 +9,7 @@ import { type Clock, PlatformModule, type Settings } from '#platform';
 import { HealthModule, MetricsModule, READINESS_CHECKS, ServiceMetrics } from '#health';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
+import { AccessGuard } from './access/access.guard.js';
 import { AutoAppDevController } from './autoappdev/autoappdev.controller.js';
 import { BoardModule } from './board/board.module.js';
 import { BuildsController } from './builds/builds.controller.js';
@@ -93,6 +94,7 @@ export class GatewayModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_GUARD, useClass: AccessGuard },
         { provide: APP_PIPE, useValue: validationPipe },
       ],
     };

@@ -41,6 +41,16 @@ export class BusUnavailableError extends GuardkitError {
   override readonly retryable = true;
 }
 
+/** No token, or one that does not verify (SPEC 4.3); the message never says which check failed. */
+export class UnauthorizedError extends GuardkitError {
+  readonly code = 'UNAUTHORIZED';
+}
+
+/** A valid token whose `gk` claim does not allow the request (SPEC 4.3). */
+export class ForbiddenError extends GuardkitError {
+  readonly code = 'FORBIDDEN';
+}
+
 /** A stream could not be created or brought up to date at start (JetStream kept refusing or not answering). */
 export class StreamProvisioningError extends GuardkitError {
   readonly code = 'STREAM_PROVISIONING';

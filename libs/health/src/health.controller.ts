@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { Controller, Get, Inject, Logger, Optional, ServiceUnavailableException } from '@nestjs/common';
 import {
   HealthCheck,
@@ -27,6 +28,7 @@ export class HealthController {
   ) {}
 
   /** Liveness: the process answers. */
+  @Access.public()
   @Get('healthz')
   @ApiOperation({ summary: 'Liveness: the process answers' })
   live(): { status: 'ok' } {
@@ -34,6 +36,7 @@ export class HealthController {
   }
 
   /** Readiness: NATS is connected (every stream and query goes through it), and the service's own checks pass. */
+  @Access.public()
   @Get('readyz')
   @ApiOperation({
     summary: 'Readiness: NATS, and what else the service needs (live SSE delivery, PostgreSQL, Redis)',

@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { Controller, type DynamicModule, Get, Header, Inject, Injectable, Module } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
@@ -132,6 +133,7 @@ function routeOf(req: Request): string {
 export class MetricsController {
   constructor(private readonly metrics: ServiceMetrics) {}
 
+  @Access.admin()
   @Get('metrics')
   @ApiOperation({ summary: 'Prometheus metrics of this service' })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

@@ -4,3 +4,4 @@ export * from './platform.module.js';
 export * from './service.js';
 export * from './settings.js';
 export * from './preflight.js';
+export * from './access-rule.js';

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { plainToInstance, Type } from 'class-transformer';
 import {
   getMetadataStorage,
@@ -8,6 +9,7 @@ import {
   IsNumber,
   IsOptional,
   IsString,
+  IsUrl,
   Matches,
   Max,
   Min,
@@ -126,6 +128,11 @@ class Environment {
     message: 'must be origins (scheme://host[:port]), comma-separated',
   })
   GATEWAY_CORS_ORIGINS?: string;
+  @IsOptional() @IsString() GATEWAY_JWT_SECRET?: string;
+  @IsOptional() @IsString() GATEWAY_JWT_PUBLIC_KEY?: string;
+  @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] }) GATEWAY_JWKS_URL?: string;
+  @IsOptional() @IsString() GATEWAY_JWT_ISSUER?: string;
+  @IsOptional() @IsString() GATEWAY_JWT_AUDIENCE?: string;
   @IsOptional() @IsString() AGENT_COMMAND?: string;
   @IsOptional()
   @Matches(
@@ -214,6 +221,8 @@ export interface Settings {
     sseClientQueueBytes: number;
     /** Browser origins allowed to call the API (AutoAppDev's PWA from its own origin); none by default. */
     corsOrigins: string[];
+    /** SPEC 4.3: how tokens are verified; undefined when access is open (no key set). */
+    access?: AccessSettings;
   };
   ingest: {
     progressRoots: string[];
@@ -388,6 +397,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     if (roleModels[role]) problems.push(`ROLE_MODELS: the role ${JSON.stringify(role)} is named twice`);
     roleModels[role] = splitList(models);
   }
+  const access = accessSettings(raw, problems);
   if ((raw.TRIGGER_BACKOFF_MAX_MS ?? 60_000) < (raw.TRIGGER_BACKOFF_MS ?? 1000))
     problems.push('TRIGGER_BACKOFF_MAX_MS: is below TRIGGER_BACKOFF_MS');
   if (problems.length > 0) {
@@ -429,6 +439,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       sseConflateAfterMs: raw.SSE_CONFLATE_AFTER_MS ?? 2000,
       sseClientQueueBytes: raw.SSE_CLIENT_QUEUE_BYTES ?? 4_194_304,
       corsOrigins: splitList(raw.GATEWAY_CORS_ORIGINS ?? ''),
+      ...(access ? { access } : {}),
     },
     ingest: {
       progressRoots: roots,
@@ -532,4 +543,65 @@ function splitList(value: string): string[] {
 
 function absolute(path: string, cwd: string): string {
   return isAbsolute(path) ? path : resolve(cwd, path);
+}
+
+/** How the gateway verifies tokens (SPEC 4.3): one kind of key, and the claims it insists on. */
+export interface AccessSettings {
+  key:
+    | { kind: 'secret'; secret: Uint8Array }
+    | { kind: 'public-key'; key: KeyObject; algorithms: string[] }
+    | { kind: 'jwks'; url: URL };
+  issuer?: string;
+  audience?: string;
+}
+
+/** The smallest HS256 secret accepted: as many bytes as the hash (RFC 7518 3.2). */
+const MIN_SECRET_BYTES = 32;
+
+function accessSettings(raw: Environment, problems: string[]): AccessSettings | undefined {
+  const given = (['GATEWAY_JWT_SECRET', 'GATEWAY_JWT_PUBLIC_KEY', 'GATEWAY_JWKS_URL'] as const).filter(
+    (name) => raw[name] !== undefined && raw[name] !== '',
+  );
+  if (given.length === 0) return undefined;
+  if (given.length > 1) {
+    problems.push(`${given.join(', ')}: set one way to verify tokens, not ${given.length}`);
+    return undefined;
+  }
+  const claims = {
+    ...(raw.GATEWAY_JWT_ISSUER ? { issuer: raw.GATEWAY_JWT_ISSUER } : {}),
+    ...(raw.GATEWAY_JWT_AUDIENCE ? { audience: raw.GATEWAY_JWT_AUDIENCE } : {}),
+  };
+  if (raw.GATEWAY_JWT_SECRET) {
+    const secret = new TextEncoder().encode(raw.GATEWAY_JWT_SECRET);
+    if (secret.length < MIN_SECRET_BYTES) {
+      problems.push(
+        `GATEWAY_JWT_SECRET: ${secret.length} bytes; at least ${MIN_SECRET_BYTES} (openssl rand -hex 32)`,
+      );
+      return undefined;
+    }
+    return { key: { kind: 'secret', secret }, ...claims };
+  }
+  if (raw.GATEWAY_JWT_PUBLIC_KEY) {
+    let key: KeyObject;
+    try {
+      // a PEM in the variable itself, with its line breaks, or written with \n as compose files often do
+      key = createPublicKey(raw.GATEWAY_JWT_PUBLIC_KEY.replace(/\\n/g, '\n'));
+    } catch (error) {
+      problems.push(`GATEWAY_JWT_PUBLIC_KEY: not a PEM public key (${(error as Error).message})`);
+      return undefined;
+    }
+    const algorithms =
+      key.asymmetricKeyType === 'rsa'
+        ? ['RS256']
+        : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+          ? ['ES256']
+          : [];
+    if (algorithms.length === 0) {
+      problems.push('GATEWAY_JWT_PUBLIC_KEY: must be an RSA key (RS256) or a P-256 EC key (ES256)');
+      return undefined;
+    }
+    return { key: { kind: 'public-key', key, algorithms }, ...claims };
+  }
+  if (!URL.canParse(raw.GATEWAY_JWKS_URL ?? '')) return undefined; // reported by its validator
+  return { key: { kind: 'jwks', url: new URL(raw.GATEWAY_JWKS_URL!) }, ...claims };
 }

@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import {
   All,
   Body,
@@ -75,6 +76,7 @@ function limitOf(raw: unknown, fallback: number, max: number, min = 1): number {
  * script. What AutoAppDev has beyond running and watching (its LLM chat, autopilot, action library, workspace
  * config) answers `{ok:false, error:"not_supported"}`.
  */
+@Access.run()
 @Controller('api')
 @ApiTags('autoappdev')
 export class AutoAppDevController {
@@ -109,6 +111,7 @@ export class AutoAppDevController {
     return (await this.call<{ run: PipelineView | null }>('pipelines.current', {})).run;
   }
 
+  @Access.token()
   @Get('health')
   @ApiDoc('AutoAppDev-compatible: health, with the database (through the orchestrator)', {})
   async health(): Promise<Json> {
@@ -384,6 +387,7 @@ export class AutoAppDevController {
   }
 
   /** The rest of AutoAppDev's API is out of scope here: said plainly, in its shape. */
+  @Access.token()
   @All('*path')
   @ApiExcludeEndpoint()
   notSupported(@Req() req: Request, @Res({ passthrough: true }) res: Response): Json {

@@ -5,14 +5,15 @@ import { BullBoardModule } from '@bull-board/nestjs';
 import type { NextFunction, Request, Response } from 'express';
 import type { Settings } from '#platform';
 import { allQueueNames } from '#queues';
+import { bearerToken, TokenVerifier } from '../access/token-verifier.js';
 
 export const BOARD_ROUTE = '/admin/queues';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /**
- * Until access control lands (SPEC 4.3) the board can retry, promote and delete jobs with no login, so it
- * answers only connections from this machine: `ssh -L` or `kubectl port-forward` reach it from elsewhere.
+ * With access open (no key set) the board can retry, promote and delete jobs with no login, so it answers only
+ * connections from this machine: `ssh -L` or `kubectl port-forward` reach it from elsewhere.
  */
 export function loopbackOnly(req: Request, res: Response, next: NextFunction): void {
   if (LOOPBACK.has(req.socket.remoteAddress ?? '')) return next();
@@ -20,6 +21,19 @@ export function loopbackOnly(req: Request, res: Response, next: NextFunction): v
     error: 'FORBIDDEN',
     message: 'the queue board is reachable on loopback only until access control is configured',
   });
+}
+
+/** With a key set (SPEC 4.3): an admin token, from anywhere; the board is Express, outside the Nest guard. */
+export function adminOnly(verifier: TokenVerifier) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    verifier.verify(bearerToken(req)).then(
+      ({ grants }) => {
+        if (grants.admin) return next();
+        res.status(403).json({ error: 'FORBIDDEN', message: 'the token does not allow this (admin)' });
+      },
+      (error: Error) => res.status(401).json({ error: 'UNAUTHORIZED', message: error.message }),
+    );
+  };
 }
 
 /** bull-board at /admin/queues with every queue: the trigger queues, their dead letters, the agent queues. */
@@ -32,7 +46,9 @@ export class BoardModule {
         BullBoardModule.forRoot({
           route: BOARD_ROUTE,
           adapter: ExpressAdapter,
-          middleware: loopbackOnly,
+          middleware: settings.gateway.access
+            ? adminOnly(new TokenVerifier(settings.gateway.access))
+            : loopbackOnly,
           boardOptions: { uiConfig: { boardTitle: 'guardkit-stream' } },
         }),
         BullBoardModule.forFeature(

@@ -1,7 +1,9 @@
+import { Access } from '#platform';
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { assertSafeId, type BuildPage, type BuildView, ListBuildsQuery, ValidationError } from '#contracts';
 import { RpcClient } from '#bus';
+import { grantsOf } from '../access/access.guard.js';
 import { SseHub } from '../sse/sse-hub.js';
 import { ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
@@ -17,15 +19,22 @@ export class BuildsController {
     private readonly sse: SseHub,
   ) {}
 
+  @Access.token()
   @Get('builds')
   @ApiDoc('Builds, most recently active first, a page at a time', {
     400: 'a bad status, limit or cursor',
     503: UNAVAILABLE,
   })
-  list(@Query() query: ListBuildsQuery): Promise<BuildPage> {
-    return this.rpc.call<BuildPage>('builds.list', query);
+  async list(@Query() query: ListBuildsQuery, @Req() req: Request): Promise<BuildPage> {
+    const page = await this.rpc.call<BuildPage>('builds.list', query);
+    const grants = grantsOf(req);
+    // only the builds the token may read (a page may come out shorter; its cursor still goes on)
+    return grants.everyBuild
+      ? page
+      : { ...page, items: page.items.filter((b) => grants.canReadBuild(b.build_id)) };
   }
 
+  @Access.build()
   @Get('builds/:id')
   @ApiDoc("A build's latest status, with the event id to resume from and whether it is stale", {
     400: 'an invalid build id',
@@ -36,6 +45,7 @@ export class BuildsController {
     return this.rpc.call<BuildView>('builds.get', { build_id: assertSafeId('build id', id) });
   }
 
+  @Access.build()
   @Get('builds/:id/events')
   @ApiDoc("SSE: a build's status events (SPEC 4.2); resumable with Last-Event-ID", {
     400: 'an invalid build id or Last-Event-ID',
@@ -45,6 +55,7 @@ export class BuildsController {
     await this.sse.builds.serve([assertSafeId('build id', id)], lastEventIdOf(req), res);
   }
 
+  @Access.token()
   @Get('events')
   @ApiDoc('SSE: the status events of several builds on one connection', {
     400: 'no builds, an invalid id, more than 100, or a bad Last-Event-ID',
@@ -63,10 +74,14 @@ export class BuildsController {
     if (typeof builds !== 'string' || builds.trim() === '') {
       throw new ValidationError('builds must list one or more build ids, comma-separated', ['builds']);
     }
-    const ids = [...new Set(builds.split(',').map((id) => assertSafeId('build id', id.trim())))];
-    if (ids.length > MAX_BUILDS_PER_STREAM) {
+    const asked = [...new Set(builds.split(',').map((id) => assertSafeId('build id', id.trim())))];
+    if (asked.length > MAX_BUILDS_PER_STREAM) {
       throw new ValidationError(`at most ${MAX_BUILDS_PER_STREAM} builds per stream`, ['builds']);
     }
+    // SPEC 4.3: the stream carries only the builds the token may read; none of them is a 403
+    const grants = grantsOf(req);
+    const ids = asked.filter((id) => grants.canReadBuild(id));
+    grants.require(ids.length > 0, 'reading these builds');
     await this.sse.builds.serve(ids, lastEventIdOf(req), res);
   }
 }

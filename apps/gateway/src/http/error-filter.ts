@@ -20,6 +20,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   CONFLICT: HttpStatus.CONFLICT,
   INVALID_PIPELINE: HttpStatus.BAD_REQUEST,
   INVALID_TRANSITION: HttpStatus.CONFLICT,
+  UNAUTHORIZED: HttpStatus.UNAUTHORIZED,
   FORBIDDEN: HttpStatus.FORBIDDEN,
   // AutoAppDev's POST /api/outbox codes, kept as it spells them
   invalid_body: HttpStatus.BAD_REQUEST,

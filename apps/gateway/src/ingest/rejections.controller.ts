@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { StoredMsg } from '@nats-io/jetstream';
@@ -19,6 +20,7 @@ import { ApiDoc } from '../http/api-docs.js';
 export class RejectionsController {
   constructor(private readonly bus: Bus) {}
 
+  @Access.admin()
   @Get('rejections')
   @ApiDoc('Files the ingestor refused, newest first, with the reason', {
     400: 'a bad limit',

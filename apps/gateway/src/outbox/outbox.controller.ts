@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import {
@@ -54,6 +55,7 @@ export class OutboxController {
     private readonly sse: SseHub,
   ) {}
 
+  @Access.outbox('source', '*')
   @Get('api/outbox')
   @ApiDoc('AutoAppDev-compatible: the newest N outbox messages, oldest first', {
     400: 'a bad limit or source',
@@ -63,6 +65,7 @@ export class OutboxController {
     return this.rpc.call('outbox.list', query);
   }
 
+  @Access.outbox('source', API_SOURCE)
   @Post('api/outbox')
   @ApiDoc('AutoAppDev-compatible: post a message to the outbox (as source `api`)', {
     400: "AutoAppDev's codes: `invalid_body`, `empty`, `too_long`",
@@ -103,6 +106,7 @@ export class OutboxController {
    * message after it, or `event: reset` with the latest if they are gone. `?source=` narrows to one source.
    * Messages are never conflated: each one is distinct.
    */
+  @Access.outbox('source', '*')
   @Get('outbox/events')
   @ApiDoc('SSE: outbox messages, every source or one; resumable with Last-Event-ID', {
     400: 'an invalid source or Last-Event-ID',

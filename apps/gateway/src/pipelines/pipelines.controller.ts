@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
@@ -27,6 +28,7 @@ export class PipelinesController {
   ) {}
 
   /** 202: the run is queued; its progress is on `/builds/:id/events` and its output on `/builds/:id/logs`. */
+  @Access.run()
   @Post('pipelines')
   @ApiDoc('Run an AAPS v1 pipeline (a script or an IR) in a working folder', {
     400: 'a script or IR that does not parse or cannot run (INVALID_PIPELINE, naming the line or task), a cwd outside PIPELINE_WORKSPACE_ROOTS, a bad env',
@@ -38,12 +40,14 @@ export class PipelinesController {
     return this.rpc.call('pipelines.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
   }
 
+  @Access.run()
   @Get('pipelines')
   @ApiDoc('Pipeline runs, newest first', { 400: 'a bad state or limit', 503: UNAVAILABLE })
   list(@Query() query: ListPipelinesQuery): Promise<{ items: PipelineView[] }> {
     return this.rpc.call('pipelines.list', query);
   }
 
+  @Access.run()
   @Get('pipelines/:id')
   @ApiDoc('A pipeline run: its state, where it stands, how it failed', {
     400: 'an invalid run id',
@@ -55,6 +59,7 @@ export class PipelinesController {
   }
 
   /** pause (between actions), resume, cancel (ends the running action's process group), retry (from the failed task). */
+  @Access.run()
   @Post('pipelines/:id/:command')
   @ApiDoc('Pause, resume, cancel or retry a run', {
     400: 'an invalid run id or command',
@@ -78,6 +83,7 @@ export class PipelinesController {
   }
 
   /** SSE of a build's output lines: every line kept, then live; resumable with Last-Event-ID (SPEC 4.2). */
+  @Access.build()
   @Get('builds/:id/logs')
   @ApiDoc("SSE: a build's output lines (every line kept, then live), resumable with Last-Event-ID", {
     400: 'an invalid build id or Last-Event-ID',

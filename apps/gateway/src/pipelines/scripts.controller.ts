@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiProperty } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -29,6 +30,7 @@ type ParseAnswer =
  */
 @Controller()
 export class ScriptsController {
+  @Access.token()
   @Post('api/scripts/parse')
   @ApiDoc('AutoAppDev-compatible: parse an AAPS v1 script into its IR', {
     400: "AutoAppDev's shapes: `{ok:false, error, line, detail}` for a script error; `invalid_body`, `invalid_script_text`, `script_too_large` for the request",

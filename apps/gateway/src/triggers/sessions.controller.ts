@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { assertSafeId, ListSessionsQuery, RegisterSessionDto, type SessionView } from '#contracts';
 import { RpcClient } from '#bus';
@@ -5,6 +6,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
 
 /** The session registry over HTTP (`guardkit.rpc.sessions.*` does the same over NATS). */
+@Access.admin()
 @Controller('sessions')
 @ApiTags('sessions')
 export class SessionsController {

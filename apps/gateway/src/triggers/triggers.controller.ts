@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
@@ -28,6 +29,7 @@ export class TriggersController {
    * The request gets an id, so a call whose answer is lost on the way back is sent again without creating
    * a second trigger.
    */
+  @Access.trigger('target_agent_id')
   @Post('triggers')
   @ApiDoc('Wake an agent: queue a trigger (SPEC 5)', {
     400: 'a missing or invalid field',
@@ -41,6 +43,7 @@ export class TriggersController {
     return this.rpc.call('triggers.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
   }
 
+  @Access.trigger()
   @Get('triggers/:id')
   @ApiDoc('A trigger, with its attempts', {
     400: 'an invalid trigger id',
@@ -51,6 +54,7 @@ export class TriggersController {
     return this.rpc.call('triggers.get', { trigger_id: assertSafeId('trigger id', id) });
   }
 
+  @Access.trigger()
   @Get('triggers/:id/events')
   @ApiDoc("SSE: a trigger's state changes, ending at a terminal state", {
     400: 'an invalid trigger id or Last-Event-ID',
@@ -60,6 +64,7 @@ export class TriggersController {
     await this.sse.triggers.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
   }
 
+  @Access.admin()
   @Post('triggers/:id/replay')
   @ApiDoc('Replay a failed trigger from the start of its chain', {
     400: 'an invalid trigger id',
@@ -73,6 +78,7 @@ export class TriggersController {
   }
 
   /** Drops the trigger's dead letter from `triggers-dead`; the trigger itself stays, failed. */
+  @Access.admin()
   @Delete('triggers/:id/dead-letter')
   @ApiDoc("Drop a failed trigger's dead letter (the trigger stays, failed)", {
     400: 'an invalid trigger id',
@@ -85,6 +91,7 @@ export class TriggersController {
   }
 
   /** The agent made progress on the thread: its loop guard starts over (and a blocked thread is free). */
+  @Access.trigger()
   @Post('threads/:thread_id/progress')
   @ApiDoc("Report an agent's progress on a thread: its loop guard starts over", {
     400: 'an invalid thread id or body',

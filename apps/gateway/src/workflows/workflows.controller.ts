@@ -1,3 +1,4 @@
+import { Access } from '#platform';
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import { ApiBody, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
@@ -26,6 +27,7 @@ export class WorkflowsController {
   constructor(private readonly rpc: RpcClient) {}
 
   /** 202: the workflow is queued; its progress is on `/builds/:id/events`, its agents' output on `/builds/:id/logs`. */
+  @Access.run()
   @Post('workflows')
   @ApiDoc(
     'Start a role workflow (analysts → consensus → splitter → implementer → tester → reviewer) in a git repository',
@@ -40,12 +42,14 @@ export class WorkflowsController {
     return this.rpc.call('workflows.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
   }
 
+  @Access.run()
   @Get('workflows')
   @ApiDoc('Workflows, newest first', { 400: 'a bad state or limit', 503: UNAVAILABLE })
   list(@Query() query: ListWorkflowsQuery): Promise<{ items: WorkflowView[] }> {
     return this.rpc.call('workflows.list', query);
   }
 
+  @Access.run()
   @Get('workflows/:id')
   @ApiDoc('A workflow: its roles, their states and attempts, its rounds and artifacts', {
     400: 'an invalid workflow id',
@@ -56,6 +60,7 @@ export class WorkflowsController {
     return this.rpc.call('workflows.get', { workflow_id: assertSafeId('workflow id', id) });
   }
 
+  @Access.run()
   @Get('workflows/:id/artifacts/:name')
   @ApiDoc(
     "A workflow's artifact: a role's answer, a round's diff, a test log, raw output that did not parse",
@@ -77,6 +82,7 @@ export class WorkflowsController {
   }
 
   /** cancel ends the running roles' process groups and removes the jobs; retry starts again from the failed role. */
+  @Access.run()
   @Post('workflows/:id/:command')
   @ApiDoc('Cancel or retry a workflow', {
     400: 'an invalid workflow id or command',
@@ -95,6 +101,7 @@ export class WorkflowsController {
     });
   }
 
+  @Access.run()
   @Get('agents')
   @ApiDoc('The agent queues: each role`s workers at once and its jobs by state', { 503: UNAVAILABLE })
   agents(): Promise<{ items: AgentRoleView[] }> {
@@ -102,6 +109,7 @@ export class WorkflowsController {
   }
 
   /** Lasts until the orchestrators restart (AGENT_CONCURRENCY is the baseline). Admin only once access lands (issue 17). */
+  @Access.admin()
   @Put('agents/:role')
   @ApiDoc("Change a role's workers at once, on every orchestrator", {
     400: 'an invalid role or concurrency (1 to 100)',

@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SignJWT } from 'jose';
+import type { INestApplicationContext } from '@nestjs/common';
+import { eventually, TestEnv } from '#test-support';
+import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
+import { createGateway } from '../../apps/gateway/src/gateway.module.js';
+
+const SECRET = 'an-access-test-secret-of-thirty-two-bytes-or-more';
+const AUDIENCE = 'guardkit';
+
+type Rule =
+  | 'public'
+  | 'token'
+  | 'build'
+  | 'builds-query'
+  | 'outbox'
+  | 'outbox-post'
+  | 'trigger-agent'
+  | 'trigger'
+  | 'run'
+  | 'admin';
+
+/**
+ * Every route of the gateway, with its rule (SPEC 4.3) and a request that reaches it. A route the gateway serves
+ * that is not here fails the first test: a new endpoint needs its access rule written down, here and on it.
+ */
+const ROUTES: Record<string, { rule: Rule; path: string; body?: unknown }> = {
+  'GET /healthz': { rule: 'public', path: '/healthz' },
+  'GET /readyz': { rule: 'public', path: '/readyz' },
+  'GET /metrics': { rule: 'admin', path: '/metrics' },
+  'GET /': { rule: 'public', path: '/' },
+  'GET /builds': { rule: 'token', path: '/builds' },
+  'GET /builds/:id': { rule: 'build', path: '/builds/TASK-1' },
+  'GET /builds/:id/events': { rule: 'build', path: '/builds/TASK-1/events' },
+  'GET /builds/:id/logs': { rule: 'build', path: '/builds/TASK-1/logs' },
+  'GET /events': { rule: 'builds-query', path: '/events?builds=TASK-1' },
+  'GET /api/outbox': { rule: 'outbox', path: '/api/outbox?source=local' },
+  'POST /api/outbox': { rule: 'outbox-post', path: '/api/outbox', body: { content: 'hello' } },
+  'GET /outbox/events': { rule: 'outbox', path: '/outbox/events?source=local' },
+  'GET /ingest/rejections': { rule: 'admin', path: '/ingest/rejections' },
+  'POST /triggers': {
+    rule: 'trigger-agent',
+    path: '/triggers',
+    body: { workspace_id: 'w', thread_id: 't', target_agent_id: 'agent-1', reason: 'r', prompt: 'p' },
+  },
+  'GET /triggers/:id': { rule: 'trigger', path: '/triggers/tr-1' },
+  'GET /triggers/:id/events': { rule: 'trigger', path: '/triggers/tr-1/events' },
+  'POST /triggers/:id/replay': { rule: 'admin', path: '/triggers/tr-1/replay' },
+  'DELETE /triggers/:id/dead-letter': { rule: 'admin', path: '/triggers/tr-1/dead-letter' },
+  'POST /threads/:thread_id/progress': { rule: 'trigger', path: '/threads/t/progress', body: {} },
+  'POST /sessions': { rule: 'admin', path: '/sessions', body: {} },
+  'GET /sessions': { rule: 'admin', path: '/sessions' },
+  'GET /sessions/:id': { rule: 'admin', path: '/sessions/s-1' },
+  'POST /sessions/:id/heartbeat': { rule: 'admin', path: '/sessions/s-1/heartbeat', body: {} },
+  'DELETE /sessions/:id': { rule: 'admin', path: '/sessions/s-1' },
+  'POST /api/scripts/parse': { rule: 'token', path: '/api/scripts/parse', body: { script_text: '' } },
+  'POST /pipelines': { rule: 'run', path: '/pipelines', body: {} },
+  'GET /pipelines': { rule: 'run', path: '/pipelines' },
+  'GET /pipelines/:id': { rule: 'run', path: '/pipelines/p-1' },
+  'POST /pipelines/:id/:command': { rule: 'run', path: '/pipelines/p-1/pause' },
+  'POST /workflows': { rule: 'run', path: '/workflows', body: {} },
+  'GET /workflows': { rule: 'run', path: '/workflows' },
+  'GET /workflows/:id': { rule: 'run', path: '/workflows/w-1' },
+  'GET /workflows/:id/artifacts/:name': { rule: 'run', path: '/workflows/w-1/artifacts/r1.diff' },
+  'POST /workflows/:id/:command': { rule: 'run', path: '/workflows/w-1/cancel' },
+  'GET /agents': { rule: 'run', path: '/agents' },
+  'PUT /agents/:role': { rule: 'admin', path: '/agents/tester', body: { concurrency: 1 } },
+  'GET /api/health': { rule: 'token', path: '/api/health' },
+  'GET /api/pipeline': { rule: 'run', path: '/api/pipeline' },
+  'GET /api/pipeline/status': { rule: 'run', path: '/api/pipeline/status' },
+  'POST /api/pipeline/:action': { rule: 'run', path: '/api/pipeline/pause' },
+  'GET /api/scripts': { rule: 'run', path: '/api/scripts' },
+  'POST /api/scripts': { rule: 'run', path: '/api/scripts', body: {} },
+  'POST /api/scripts/import-shell': { rule: 'run', path: '/api/scripts/import-shell', body: {} },
+  'GET /api/scripts/:id': { rule: 'run', path: '/api/scripts/1' },
+  'PUT /api/scripts/:id': { rule: 'run', path: '/api/scripts/1', body: {} },
+  'DELETE /api/scripts/:id': { rule: 'run', path: '/api/scripts/1' },
+  'GET /api/inbox': { rule: 'run', path: '/api/inbox' },
+  'POST /api/inbox': { rule: 'run', path: '/api/inbox', body: {} },
+  'GET /api/logs': { rule: 'run', path: '/api/logs' },
+  'GET /api/logs/tail': { rule: 'run', path: '/api/logs/tail' },
+  'ALL /api/*path': { rule: 'token', path: '/api/not-a-thing' },
+};
+
+/** The gk claim that allows a rule, and one that does not (undefined: every valid token is allowed). */
+const GRANTS: Record<Exclude<Rule, 'public'>, [allowed: object, refused?: object]> = {
+  token: [{}],
+  build: [{ builds: ['TASK-*'] }, { builds: ['OTHER-*'] }],
+  'builds-query': [{ builds: ['TASK-*'] }, { builds: ['OTHER-*'] }],
+  outbox: [{ outbox: ['local'] }, { outbox: ['other'] }],
+  'outbox-post': [{ outbox: ['api'] }, { outbox: ['local'] }],
+  'trigger-agent': [{ trigger: ['agent-*'] }, { trigger: ['robot-*'] }],
+  trigger: [{ trigger: ['*'] }, { trigger: ['agent-*'] }],
+  run: [{ run: true }, { builds: ['*'], admin: true }],
+  admin: [{ admin: true }, { run: true, builds: ['*'] }],
+};
+
+describe('access (SPEC 4.3): every route with a key set, through real HTTP', () => {
+  let env: TestEnv;
+  let gateway: NestExpressApplication;
+  let orchestrator: INestApplicationContext;
+  let base: string;
+
+  before(async () => {
+    env = await TestEnv.create({ GATEWAY_JWT_SECRET: SECRET, GATEWAY_JWT_AUDIENCE: AUDIENCE });
+    orchestrator = await createOrchestrator(env.settings);
+    gateway = await createGateway(env.settings);
+    const address = gateway.getHttpServer().address() as { port: number };
+    base = `http://127.0.0.1:${address.port}`;
+  });
+  after(() => env?.cleanup(gateway, orchestrator));
+
+  const key = new TextEncoder().encode(SECRET);
+  const token = (gk: object, options: { exp?: number; aud?: string; key?: Uint8Array } = {}) => {
+    const jwt = new SignJWT({ gk }).setProtectedHeader({ alg: 'HS256' }).setSubject('test');
+    jwt.setAudience(options.aud ?? AUDIENCE);
+    jwt.setExpirationTime(options.exp ?? Math.floor(Date.now() / 1000) + 600);
+    return jwt.sign(options.key ?? key);
+  };
+  /** The status only: a stream that opens is closed at once. */
+  async function status(method: string, path: string, jwt?: string, body?: unknown): Promise<number> {
+    const controller = new AbortController();
+    const res = await fetch(`${base}${path}`, {
+      method: method === 'ALL' ? 'GET' : method,
+      signal: controller.signal,
+      headers: {
+        ...(jwt ? { authorization: `Bearer ${jwt}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    controller.abort();
+    return res.status;
+  }
+
+  it('knows the rule of every route the gateway serves', () => {
+    const router = (gateway.getHttpAdapter().getInstance() as { router: { stack: unknown[] } }).router;
+    const methodsByPath = new Map<string, Set<string>>();
+    for (const layer of router.stack) {
+      const route = (layer as { route?: { path: string; methods: Record<string, boolean> } }).route;
+      if (!route) continue;
+      const methods = methodsByPath.get(route.path) ?? new Set<string>();
+      for (const method of Object.keys(route.methods)) methods.add(method.toUpperCase());
+      methodsByPath.set(route.path, methods);
+    }
+    // Express 5 registers a route for every method as one per method; `{/*splat}` is the request logger's
+    // middleware on every path, not an endpoint; /docs is the OpenAPI page
+    const documented = [...methodsByPath].flatMap(([path, methods]) =>
+      path === '{/*splat}' || path.startsWith('/docs')
+        ? []
+        : methods.size > 10
+          ? [`ALL ${path}`]
+          : [...methods].filter((m) => m !== 'HEAD').map((m) => `${m} ${path}`),
+    );
+    assert.deepEqual([...new Set(documented)].sort(), Object.keys(ROUTES).sort());
+  });
+
+  it('refuses a missing, forged, expired or other-audience token with 401 on every route but the public ones', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const bad = {
+      none: undefined,
+      forged: await token({ admin: true, run: true }, { key: new TextEncoder().encode('x'.repeat(40)) }),
+      expired: await token({ admin: true }, { exp: now - 120 }),
+      'other audience': await token({ admin: true }, { aud: 'someone-else' }),
+    };
+    for (const [route, { rule, path, body }] of Object.entries(ROUTES)) {
+      const method = route.split(' ')[0];
+      for (const [what, jwt] of Object.entries(bad)) {
+        const got = await status(method, path, jwt, body);
+        if (rule === 'public') assert.ok(got !== 401 && got !== 403, `${route} (${what}): ${got}`);
+        else assert.equal(got, 401, `${route} with ${what} token`);
+      }
+    }
+  });
+
+  it('lets through exactly what the gk claim allows, and answers the rest 403', async () => {
+    for (const [route, { rule, path, body }] of Object.entries(ROUTES)) {
+      if (rule === 'public') continue;
+      const method = route.split(' ')[0];
+      const [allowed, refused] = GRANTS[rule];
+      const got = await status(method, path, await token(allowed), body);
+      assert.ok(got !== 401 && got !== 403, `${route} with ${JSON.stringify(allowed)}: ${got}`);
+      if (refused) {
+        assert.equal(
+          await status(method, path, await token(refused), body),
+          403,
+          `${route} with ${JSON.stringify(refused)}`,
+        );
+      }
+    }
+  });
+
+  it('/events carries only readable builds; /builds lists only readable builds', async () => {
+    const jwt = await token({ builds: ['TASK-*'] });
+    assert.equal(await status('GET', '/events?builds=OTHER-1', jwt), 403, 'none of them readable');
+    assert.equal(await status('GET', '/events?builds=OTHER-1,TASK-1', jwt), 200, 'the readable ones');
+    await env.publishStatus('TASK-1', 1);
+    await env.publishStatus('OTHER-1', 1);
+    const list = async (gk: object) => {
+      const res = await fetch(`${base}/builds`, { headers: { authorization: `Bearer ${await token(gk)}` } });
+      return ((await res.json()) as { items: { build_id: string }[] }).items.map((b) => b.build_id).sort();
+    };
+    await eventually(async () => ((await list({ builds: ['*'] })).length === 2 ? true : undefined));
+    assert.deepEqual(await list({ builds: ['TASK-*'] }), ['TASK-1']);
+    assert.deepEqual(await list({ run: true }), [], 'no builds grant: none listed');
+  });
+
+  it('opens the board to an admin token only, from anywhere', async () => {
+    assert.equal(await status('GET', '/admin/queues/api/queues'), 401);
+    assert.equal(await status('GET', '/admin/queues/api/queues', await token({ run: true })), 403);
+    assert.equal(await status('GET', '/admin/queues/api/queues', await token({ admin: true })), 200);
+  });
+
+  it('counts refusals by reason on /metrics', async () => {
+    const text = await (
+      await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${await token({ admin: true })}` } })
+    ).text();
+    for (const reason of ['missing', 'signature', 'expired', 'claims', 'forbidden']) {
+      assert.match(text, new RegExp(`guardkit_access_refused_total\\{reason="${reason}"\\} [1-9]`), reason);
+    }
+  });
+});
