@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
 import type { INestApplicationContext } from '@nestjs/common';
-import { eventually, TestEnv } from '#test-support';
+import { eventually, SseClient, TestEnv } from '#test-support';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 
@@ -205,6 +205,29 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
     await eventually(async () => ((await list({ builds: ['*'] })).length === 2 ? true : undefined));
     assert.deepEqual(await list({ builds: ['TASK-*'] }), ['TASK-1']);
     assert.deepEqual(await list({ run: true }), [], 'no builds grant: none listed');
+  });
+
+  it('ends a stream with event: reauth before its token expires; resumed with a new token, nothing is missed', async () => {
+    const id = 'TASK-REAUTH';
+    const first = await env.publishStatus(id, 1);
+    // valid 7 s: the stream asks for a new token 5 s before, about 2 s from now
+    const short = await token({ builds: ['TASK-*'] }, { exp: Math.floor(Date.now() / 1000) + 7 });
+    const client = await SseClient.open(`${base}/builds/${id}/events`, { authorization: `Bearer ${short}` });
+    assert.equal(client.status, 200);
+    await client.waitFor((events) => events.some((e) => e.event === 'status'));
+    const second = await env.publishStatus(id, 2);
+    await client.waitFor((events) => events.some((e) => e.event === 'reauth'), 8000);
+    await client.ended;
+    const third = await env.publishStatus(id, 3); // while the client is away
+    const lastId = client.ids.at(-1)!;
+    const again = await SseClient.open(`${base}/builds/${id}/events`, {
+      authorization: `Bearer ${await token({ builds: ['TASK-*'] })}`,
+      'Last-Event-ID': String(lastId),
+    });
+    await again.waitFor((events) => events.some((e) => Number(e.id) === third));
+    again.response.destroy();
+    assert.deepEqual([...client.ids, ...again.ids], [first, second, third], 'every event once, in order');
+    assert.equal(client.events.find((e) => e.event === 'reauth')?.id, undefined, 'reauth carries no id');
   });
 
   it('opens the board to an admin token only, from anywhere', async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { jwtVerify } from 'jose';
 import { captureOutput } from './output.js';
 import { runCli } from './program.js';
 
@@ -52,5 +53,48 @@ describe('guardkit-stream pipeline parse', () => {
     assert.match(out.stderr[0], /:1: invalid_encoding:/);
     assert.equal(await runCli(['pipeline', 'parse', `${file}.missing`], output), 2);
     assert.match(out.stderr[1], /cannot read: ENOENT/);
+  });
+});
+
+describe('guardkit-stream token', () => {
+  const SECRET = 'a-cli-test-secret-of-at-least-thirty-two-bytes';
+  it('mints an HS256 token with the gk claim, the subject and the ttl', async () => {
+    process.env['GATEWAY_JWT_SECRET'] = SECRET;
+    try {
+      const { out, output } = capture();
+      const argv = [
+        'token',
+        '--sub',
+        'ci',
+        '--read',
+        'TASK-*',
+        '--read',
+        'run-1',
+        '--trigger',
+        '*',
+        '--admin',
+      ];
+      assert.equal(await runCli([...argv, '--ttl', '2h'], output), 0);
+      const { payload, protectedHeader } = await jwtVerify(out.stdout[0], new TextEncoder().encode(SECRET));
+      assert.equal(protectedHeader.alg, 'HS256');
+      assert.equal(payload.sub, 'ci');
+      assert.deepEqual(payload['gk'], { builds: ['TASK-*', 'run-1'], trigger: ['*'], admin: true });
+      assert.equal(payload.exp! - payload.iat!, 7200);
+    } finally {
+      delete process.env['GATEWAY_JWT_SECRET'];
+    }
+  });
+
+  it('exit 2 without a usable secret, or with a ttl it cannot read', async () => {
+    const { out, output } = capture();
+    assert.equal(await runCli(['token', '--sub', 'x'], output), 2);
+    assert.match(out.stderr[0], /GATEWAY_JWT_SECRET is not set/);
+    process.env['GATEWAY_JWT_SECRET'] = SECRET;
+    try {
+      assert.equal(await runCli(['token', '--sub', 'x', '--ttl', 'forever'], output), 2);
+      assert.match(out.stderr[1], /--ttl forever: a number and s, m, h, d or w/);
+    } finally {
+      delete process.env['GATEWAY_JWT_SECRET'];
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { pipelineParse } from './commands/pipeline-parse.js';
 import { pipelineRun, type RunOptions } from './commands/pipeline-run.js';
+import { token, type TokenOptions } from './commands/token.js';
 import { workflowStart, type WorkflowStartOptions } from './commands/workflow-start.js';
 import { CliExit, type Output, processOutput } from './output.js';
 
@@ -46,7 +47,34 @@ export function buildProgram(out: Output = processOutput): Command {
     .option('--json', 'print the workflow as JSON')
     .addOption(urlOption())
     .action((description: string, options: WorkflowStartOptions) => workflowStart(description, options, out));
+  program
+    .command('token')
+    .description('mint an HS256 token for the gateway with GATEWAY_JWT_SECRET (SPEC 4.3); printed on stdout')
+    .requiredOption('--sub <name>', 'who it is for (kept in the audit log)')
+    .option(
+      '--read <pattern>',
+      'builds it may read: an id, or a prefix ending in * (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--outbox <source>',
+      'outbox sources it may read and post to (repeatable; * for all)',
+      collect,
+      [],
+    )
+    .option('--trigger <pattern>', 'agents it may wake (repeatable; * for all)', collect, [])
+    .option('--run', 'start and control pipelines and workflows')
+    .option('--admin', 'the board, dead letters, sessions, agents` concurrency, metrics')
+    .option('--ttl <duration>', 'how long it is valid: 30m, 1h, 7d', '1h')
+    .option('--iss <issuer>', 'the iss claim (when the gateway sets GATEWAY_JWT_ISSUER)')
+    .option('--aud <audience>', 'the aud claim (when the gateway sets GATEWAY_JWT_AUDIENCE)')
+    .action((options: TokenOptions) => token(options, out));
   return program;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** The gateway to talk to. */

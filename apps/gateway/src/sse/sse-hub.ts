@@ -1,14 +1,17 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Bus } from '#bus';
 import { ServiceMetrics } from '#health';
 import { CLOCK, type Clock, SETTINGS, type Settings } from '#platform';
 
 const STALE_SWEEP_MS = 5000;
+/** How long before its token expires a stream asks its client to come back with a new one. */
+const REAUTH_LEAD_MS = 5000;
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { EventFeed, type SseHost } from './event-feed.js';
 import { feedKinds } from './feed-kinds.js';
-import { SseConnection, type SseLag, type SseOptions } from './sse-connection.js';
+import type { AccessContext } from '../access/access.guard.js';
+import { SseConnection, SseFrame, type SseLag, type SseOptions } from './sse-connection.js';
 
 /**
  * The gateway's SSE edge: one feed per stream (builds, triggers, outbox), each with its one live tail, and
@@ -71,6 +74,7 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
 
   open(res: ServerResponse, label: string): SseConnection {
     const sse = new SseConnection(res, this.optionsFor(label));
+    this.endBeforeExpiry(sse, res);
     this.metrics.sseClients.inc({ stream: label });
     this.connections.add(sse);
     sse.onClose((reason) => {
@@ -79,6 +83,27 @@ export class SseHub implements SseHost, OnModuleInit, OnModuleDestroy {
       this.metrics.sseClosed.inc({ stream: label, reason });
     });
     return sse;
+  }
+
+  /**
+   * SPEC 4.3: a stream ends shortly before its token expires, with `event: reauth` (no id, so the client's
+   * Last-Event-ID stays where it was); the client reconnects with a new token and misses nothing.
+   */
+  private endBeforeExpiry(sse: SseConnection, res: ServerResponse): void {
+    const expiresAt = (res as ServerResponse & { req?: IncomingMessage & { access?: AccessContext } }).req
+      ?.access?.expiresAt;
+    if (expiresAt === undefined) return;
+    const timer = setTimeout(
+      () => {
+        sse.send(
+          new SseFrame('reauth', JSON.stringify({ expires_at: new Date(expiresAt * 1000).toISOString() })),
+        );
+        sse.end();
+      },
+      Math.max(0, expiresAt * 1000 - REAUTH_LEAD_MS - Date.now()),
+    );
+    timer.unref();
+    sse.onClose(() => clearTimeout(timer));
   }
 
   /** One options object per stream label, shared by its connections. */
