@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
 import type { INestApplicationContext } from '@nestjs/common';
-import { eventually, SseClient, TestEnv } from '#test-support';
+import { eventually, freePort, ServiceProcess, SseClient, TestEnv } from '#test-support';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 
@@ -242,6 +242,49 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
     ).text();
     for (const reason of ['missing', 'signature', 'expired', 'claims', 'forbidden']) {
       assert.match(text, new RegExp(`guardkit_access_refused_total\\{reason="${reason}"\\} [1-9]`), reason);
+    }
+  });
+});
+
+describe('access: binding an address other machines reach', () => {
+  const start = async (vars: Record<string, string>) => {
+    const env = await TestEnv.create({ GATEWAY_HOST: '0.0.0.0', ...vars });
+    const port = await freePort();
+    const gateway = ServiceProcess.start('gateway', { ...env.processEnv(), GATEWAY_PORT: String(port) });
+    return { env, gateway, port };
+  };
+
+  it('is refused without a key, naming the settings; allowed with a key or GATEWAY_OPEN=true', async () => {
+    const refused = await start({});
+    try {
+      const { code } = await refused.gateway.exited;
+      assert.equal(code, 2, refused.gateway.output.slice(-2000));
+      assert.match(
+        refused.gateway.output,
+        /GATEWAY_HOST=0\.0\.0\.0 is reachable from other machines and no key is set/,
+      );
+      assert.match(refused.gateway.output, /GATEWAY_OPEN=true/);
+    } finally {
+      await refused.env.cleanup();
+    }
+    const allowed: Record<string, string>[] = [{ GATEWAY_OPEN: 'true' }, { GATEWAY_JWT_SECRET: SECRET }];
+    for (const vars of allowed) {
+      const { env, gateway, port } = await start(vars);
+      try {
+        await eventually(
+          async () => {
+            assert.ok(gateway.running, gateway.output.slice(-2000));
+            return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok
+              ? true
+              : undefined;
+          },
+          30_000,
+          `the gateway with ${Object.keys(vars).join()}`,
+        );
+      } finally {
+        await gateway.stop();
+        await env.cleanup();
+      }
     }
   });
 });

@@ -10,6 +10,7 @@ import { HealthModule, MetricsModule, READINESS_CHECKS, ServiceMetrics } from '#
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
 import { AccessGuard } from './access/access.guard.js';
+import { assertSafeBinding } from './access/safe-binding.js';
 import { AutoAppDevController } from './autoappdev/autoappdev.controller.js';
 import { BoardModule } from './board/board.module.js';
 import { BuildsController } from './builds/builds.controller.js';
@@ -106,6 +107,7 @@ export const JSON_BODY_LIMIT = '2mb';
 
 /** `clock`: the time `stale` is judged by (tests move it). */
 export async function createGateway(settings: Settings, clock?: Clock): Promise<NestExpressApplication> {
+  assertSafeBinding(settings.gateway);
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(settings, clock), {
     bufferLogs: true,
   });

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import type { Settings } from './settings.js';
+import { type Settings, SettingsError } from './settings.js';
 
 /** What a service needs before it starts; each is checked, and named with its setting when it is missing. */
 export type Dependency = 'nats' | 'redis' | 'postgres' | 'progress-folders';
@@ -86,6 +86,7 @@ export function describeStartError(
     };
   }
   if (!(error instanceof Error)) return { line: String(error), exitCode: EXIT_CODES.other };
+  if (error instanceof SettingsError) return { line: error.message, exitCode: EXIT_CODES.settings };
   const cause = error.cause instanceof Error ? ` (cause: ${error.cause.message})` : '';
   return { line: `${error.message}${cause}`, exitCode: EXIT_CODES.other };
 }

@@ -133,6 +133,7 @@ class Environment {
   @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] }) GATEWAY_JWKS_URL?: string;
   @IsOptional() @IsString() GATEWAY_JWT_ISSUER?: string;
   @IsOptional() @IsString() GATEWAY_JWT_AUDIENCE?: string;
+  @IsOptional() @IsIn(['true', 'false']) GATEWAY_OPEN?: string;
   @IsOptional() @IsString() AGENT_COMMAND?: string;
   @IsOptional()
   @Matches(
@@ -223,6 +224,8 @@ export interface Settings {
     corsOrigins: string[];
     /** SPEC 4.3: how tokens are verified; undefined when access is open (no key set). */
     access?: AccessSettings;
+    /** GATEWAY_OPEN=true: serve a non-loopback address without a key, on purpose. */
+    open: boolean;
   };
   ingest: {
     progressRoots: string[];
@@ -440,6 +443,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       sseClientQueueBytes: raw.SSE_CLIENT_QUEUE_BYTES ?? 4_194_304,
       corsOrigins: splitList(raw.GATEWAY_CORS_ORIGINS ?? ''),
       ...(access ? { access } : {}),
+      open: raw.GATEWAY_OPEN === 'true',
     },
     ingest: {
       progressRoots: roots,
