@@ -31,6 +31,8 @@ const ROUTES: Record<string, { rule: Rule; path: string; body?: unknown }> = {
   'GET /readyz': { rule: 'public', path: '/readyz' },
   'GET /metrics': { rule: 'admin', path: '/metrics' },
   'GET /': { rule: 'public', path: '/' },
+  'POST /auth/session': { rule: 'token', path: '/auth/session' },
+  'DELETE /auth/session': { rule: 'public', path: '/auth/session' },
   'GET /builds': { rule: 'token', path: '/builds' },
   'GET /builds/:id': { rule: 'build', path: '/builds/TASK-1' },
   'GET /builds/:id/events': { rule: 'build', path: '/builds/TASK-1/events' },
@@ -230,6 +232,42 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
     assert.equal(client.events.find((e) => e.event === 'reauth')?.id, undefined, 'reauth carries no id');
   });
 
+  it('signs a browser in with an HttpOnly cookie; by cookie, a state-changing request needs the same origin', async () => {
+    const jwt = await token({ builds: ['TASK-*'], run: true, admin: true });
+    const signIn = await fetch(`${base}/auth/session`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}` },
+    });
+    assert.equal(signIn.status, 200);
+    const setCookie = signIn.headers.get('set-cookie') ?? '';
+    assert.match(setCookie, /^gk_session=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Strict$/);
+    const cookie = setCookie.split(';')[0];
+    const withCookie = (path: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } });
+    assert.notEqual((await withCookie('/builds/TASK-1')).status, 401, 'a read by cookie');
+    assert.equal((await withCookie('/builds/OTHER-1')).status, 403, 'the cookie carries the same grants');
+    const post = { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' };
+    assert.equal((await withCookie('/pipelines', post)).status, 403, 'no origin: refused (CSRF)');
+    const crossSite = { ...post, headers: { ...post.headers, 'sec-fetch-site': 'cross-site' } };
+    assert.equal((await withCookie('/pipelines', crossSite)).status, 403, 'from another site: refused');
+    const sameSite = { ...post, headers: { ...post.headers, 'sec-fetch-site': 'same-origin' } };
+    assert.equal(
+      (await withCookie('/pipelines', sameSite)).status,
+      400,
+      'from the dashboard: reaches the handler',
+    );
+    const origin = { ...post, headers: { ...post.headers, origin: base } };
+    assert.equal((await withCookie('/pipelines', origin)).status, 400, 'Origin of the gateway itself');
+    assert.equal((await withCookie('/admin/queues/api/queues')).status, 200, 'the board in a browser');
+    const signedOut = await fetch(`${base}/auth/session`, { method: 'DELETE' });
+    assert.match(signedOut.headers.get('set-cookie') ?? '', /^gk_session=; Max-Age=0;/);
+  });
+
+  it('refuses a token in the query string unless GATEWAY_ALLOW_QUERY_TOKEN=true', async () => {
+    const jwt = await token({ builds: ['TASK-*'] });
+    assert.equal(await status('GET', `/builds/TASK-1?access_token=${jwt}`), 401);
+  });
+
   it('opens the board to an admin token only, from anywhere', async () => {
     assert.equal(await status('GET', '/admin/queues/api/queues'), 401);
     assert.equal(await status('GET', '/admin/queues/api/queues', await token({ run: true })), 403);
@@ -285,6 +323,37 @@ describe('access: binding an address other machines reach', () => {
         await gateway.stop();
         await env.cleanup();
       }
+    }
+  });
+});
+
+describe('access: GATEWAY_ALLOW_QUERY_TOKEN=true', () => {
+  it('takes ?access_token=, and never writes it to the log', async () => {
+    const env = await TestEnv.create({
+      GATEWAY_JWT_SECRET: SECRET,
+      LOG_LEVEL: 'info',
+      GATEWAY_ALLOW_QUERY_TOKEN: 'true',
+    });
+    const port = await freePort();
+    const gateway = ServiceProcess.start('gateway', { ...env.processEnv(), GATEWAY_PORT: String(port) });
+    try {
+      const jwt = await new SignJWT({ gk: { builds: ['TASK-*'] } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(SECRET));
+      const answer = await eventually(
+        async () =>
+          (await fetch(`http://127.0.0.1:${port}/builds/TASK-1?access_token=${jwt}`).catch(() => undefined))
+            ?.status,
+        30_000,
+        'the gateway',
+      );
+      assert.ok(answer !== 401 && answer !== 403, String(answer));
+      await gateway.waitForOutput(/GET \/builds\/TASK-1\?access_token=\[redacted\]/);
+      assert.ok(!gateway.output.includes(jwt), 'the token is not in the log');
+    } finally {
+      await gateway.stop();
+      await env.cleanup();
     }
   });
 });

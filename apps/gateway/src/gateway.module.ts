@@ -11,6 +11,8 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import { QueuesModule } from '#queues';
 import { AccessGuard } from './access/access.guard.js';
 import { assertSafeBinding } from './access/safe-binding.js';
+import { SessionController } from './access/session.controller.js';
+import { SESSION_COOKIE } from './access/authenticator.js';
 import { AutoAppDevController } from './autoappdev/autoappdev.controller.js';
 import { BoardModule } from './board/board.module.js';
 import { BuildsController } from './builds/builds.controller.js';
@@ -81,6 +83,7 @@ export class GatewayModule {
         HealthModule.forRoot(readinessChecks, [SseModule]),
       ],
       controllers: [
+        SessionController,
         BuildsController,
         OutboxController,
         RejectionsController,
@@ -143,9 +146,15 @@ export function serveOpenApi(app: NestExpressApplication): void {
     .setTitle('guardkit-stream gateway')
     .setDescription(
       'Builds and outbox messages (REST and SSE), triggers that wake agents, sessions, health. Errors are ' +
-        '`{error, message}`. NATS subjects are described in docs/asyncapi.yaml.',
+        '`{error, message}`. NATS subjects are described in docs/asyncapi.yaml. With a key set (SPEC 4.3, ' +
+        'docs/security.md) every request but /healthz, /readyz and / needs a bearer token (or the session ' +
+        'cookie of POST /auth/session) whose `gk` claim allows it: 401 without one, 403 when not allowed.',
     )
     .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
+    .addCookieAuth(SESSION_COOKIE, { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, 'session')
+    .addSecurityRequirements('bearer')
+    .addSecurityRequirements('session')
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config), {
     jsonDocumentUrl: 'docs/openapi.json',

@@ -15,6 +15,11 @@ export const REDACTED_PATHS = [
 ];
 
 type LoggedRequest = IncomingMessage & { id?: unknown; originalUrl?: string };
+
+/** The request's URL as logged: a token in the query string (GATEWAY_ALLOW_QUERY_TOKEN) never reaches a log. */
+function loggedUrl(req: LoggedRequest): string {
+  return (req.originalUrl ?? req.url ?? '').replace(/([?&]access_token=)[^&]*/gi, '$1[redacted]');
+}
 /** What pino-http's standard serializer made of a response (it wraps ours). */
 interface SerializedResponse {
   statusCode?: number;
@@ -38,7 +43,7 @@ export function loggerParams(settings: Settings, service: string, unlogged: Rout
       req: (req: LoggedRequest) => ({
         id: req.id,
         method: req.method,
-        url: req.originalUrl ?? req.url,
+        url: loggedUrl(req),
         ...(withHeaders ? { headers: req.headers } : {}),
       }),
       res: (res: SerializedResponse) => ({
@@ -47,9 +52,9 @@ export function loggerParams(settings: Settings, service: string, unlogged: Rout
       }),
     },
     customSuccessMessage: (req: LoggedRequest, res: ServerResponse, ms: number) =>
-      `${req.method} ${req.originalUrl ?? req.url} ${res.statusCode} ${Math.round(ms)}ms`,
+      `${req.method} ${loggedUrl(req)} ${res.statusCode} ${Math.round(ms)}ms`,
     customErrorMessage: (req: LoggedRequest, res: ServerResponse, error: Error) =>
-      `${req.method} ${req.originalUrl ?? req.url} ${res.statusCode}: ${error.message}`,
+      `${req.method} ${loggedUrl(req)} ${res.statusCode}: ${error.message}`,
     customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
       error || res.statusCode >= 500 ? 'warn' : 'info',
     transport: settings.log.pretty

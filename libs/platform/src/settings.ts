@@ -134,6 +134,7 @@ class Environment {
   @IsOptional() @IsString() GATEWAY_JWT_ISSUER?: string;
   @IsOptional() @IsString() GATEWAY_JWT_AUDIENCE?: string;
   @IsOptional() @IsIn(['true', 'false']) GATEWAY_OPEN?: string;
+  @IsOptional() @IsIn(['true', 'false']) GATEWAY_ALLOW_QUERY_TOKEN?: string;
   @IsOptional() @IsString() AGENT_COMMAND?: string;
   @IsOptional()
   @Matches(
@@ -226,6 +227,8 @@ export interface Settings {
     access?: AccessSettings;
     /** GATEWAY_OPEN=true: serve a non-loopback address without a key, on purpose. */
     open: boolean;
+    /** GATEWAY_ALLOW_QUERY_TOKEN=true: take `?access_token=` (clients that can set neither header nor cookie). */
+    allowQueryToken: boolean;
   };
   ingest: {
     progressRoots: string[];
@@ -444,6 +447,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       corsOrigins: splitList(raw.GATEWAY_CORS_ORIGINS ?? ''),
       ...(access ? { access } : {}),
       open: raw.GATEWAY_OPEN === 'true',
+      allowQueryToken: raw.GATEWAY_ALLOW_QUERY_TOKEN === 'true',
     },
     ingest: {
       progressRoots: roots,

@@ -5,13 +5,16 @@ import { Counter, Registry } from 'prom-client';
 import { ServiceMetrics } from '#health';
 import { ACCESS_RULE, type AccessRule, SETTINGS, type Settings } from '#platform';
 import { Grants } from './grants.js';
-import { bearerToken, type RefusalReason, TokenRefused, TokenVerifier } from './token-verifier.js';
+import { AccessRefused, Authenticator } from './authenticator.js';
+import { type RefusalReason, TokenRefused } from './token-verifier.js';
 
 /** What the guard leaves on the request for the handlers that narrow their answer (lists, feeds). */
 export interface AccessContext {
   grants: Grants;
   /** When the token stops being valid (epoch seconds), if it says. */
   expiresAt?: number;
+  /** Where the token came from. */
+  via: 'header' | 'cookie' | 'query' | 'none';
 }
 
 /** The grants of the request (every grant when access is open). */
@@ -25,11 +28,11 @@ export function grantsOf(req: Request): Grants {
  */
 @Injectable()
 export class AccessGuard implements CanActivate {
-  private readonly verifier?: TokenVerifier;
+  private readonly authenticator?: Authenticator;
   private readonly registry = new Registry();
   private readonly refused = new Counter({
     name: 'guardkit_access_refused_total',
-    help: 'Requests refused by access control (SPEC 4.3), by reason: missing, malformed, signature, expired, claims (401) or forbidden (403)',
+    help: 'Requests refused by access control (SPEC 4.3), by reason: missing, malformed, signature, expired, claims, query (401); forbidden, csrf (403)',
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -40,13 +43,13 @@ export class AccessGuard implements CanActivate {
     metrics: ServiceMetrics,
   ) {
     const access = settings.gateway.access;
-    if (access) this.verifier = new TokenVerifier(access);
+    if (access) this.authenticator = new Authenticator(access, settings.gateway.allowQueryToken);
     metrics.include(this.registry);
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request & { access?: AccessContext }>();
-    if (!this.verifier) return true;
+    if (!this.authenticator) return true;
     const rule = this.reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, [
       context.getHandler(),
       context.getClass(),
@@ -54,9 +57,11 @@ export class AccessGuard implements CanActivate {
     if (rule.kind === 'public') return true;
     let verified;
     try {
-      verified = await this.verifier.verify(bearerToken(req));
+      verified = await this.authenticator.authenticate(req);
     } catch (error) {
-      this.count(error instanceof TokenRefused ? error.reason : 'malformed');
+      this.count(
+        error instanceof TokenRefused || error instanceof AccessRefused ? error.reason : 'malformed',
+      );
       throw error;
     }
     req.access = verified;

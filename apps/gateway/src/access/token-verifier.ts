@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { UnauthorizedError } from '#contracts';
 import type { AccessSettings } from '#platform';
@@ -8,7 +7,8 @@ import { Grants } from './grants.js';
 const CLOCK_TOLERANCE_SECONDS = 30;
 
 /** Why a token was refused, for `guardkit_access_refused_total{reason}`: never told to the client. */
-export type RefusalReason = 'missing' | 'malformed' | 'signature' | 'expired' | 'claims' | 'forbidden';
+export type RefusalReason =
+  'missing' | 'malformed' | 'signature' | 'expired' | 'claims' | 'query' | 'csrf' | 'forbidden';
 
 export class TokenRefused extends UnauthorizedError {
   constructor(
@@ -92,10 +92,4 @@ function reasonOf(error: unknown): RefusalReason {
   if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey)
     return 'signature';
   return 'malformed';
-}
-
-/** The bearer token of the Authorization header; query-string tokens are not read (they end up in logs). */
-export function bearerToken(req: { headers: IncomingHttpHeaders }): string | undefined {
-  const header = req.headers.authorization;
-  return header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
 }

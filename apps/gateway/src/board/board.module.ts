@@ -5,7 +5,8 @@ import { BullBoardModule } from '@bull-board/nestjs';
 import type { NextFunction, Request, Response } from 'express';
 import type { Settings } from '#platform';
 import { allQueueNames } from '#queues';
-import { bearerToken, TokenVerifier } from '../access/token-verifier.js';
+import { ForbiddenError } from '#contracts';
+import { Authenticator } from '../access/authenticator.js';
 
 export const BOARD_ROUTE = '/admin/queues';
 
@@ -23,15 +24,18 @@ export function loopbackOnly(req: Request, res: Response, next: NextFunction): v
   });
 }
 
-/** With a key set (SPEC 4.3): an admin token, from anywhere; the board is Express, outside the Nest guard. */
-export function adminOnly(verifier: TokenVerifier) {
+/** With a key set (SPEC 4.3): an admin token (header or session cookie), from anywhere; Express, outside the guard. */
+export function adminOnly(authenticator: Authenticator) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    verifier.verify(bearerToken(req)).then(
+    authenticator.authenticate(req).then(
       ({ grants }) => {
         if (grants.admin) return next();
         res.status(403).json({ error: 'FORBIDDEN', message: 'the token does not allow this (admin)' });
       },
-      (error: Error) => res.status(401).json({ error: 'UNAUTHORIZED', message: error.message }),
+      (error: Error) =>
+        error instanceof ForbiddenError
+          ? res.status(403).json({ error: 'FORBIDDEN', message: error.message })
+          : res.status(401).json({ error: 'UNAUTHORIZED', message: error.message }),
     );
   };
 }
@@ -47,7 +51,7 @@ export class BoardModule {
           route: BOARD_ROUTE,
           adapter: ExpressAdapter,
           middleware: settings.gateway.access
-            ? adminOnly(new TokenVerifier(settings.gateway.access))
+            ? adminOnly(new Authenticator(settings.gateway.access, settings.gateway.allowQueryToken))
             : loopbackOnly,
           boardOptions: { uiConfig: { boardTitle: 'guardkit-stream' } },
         }),

@@ -8,7 +8,7 @@ export class ErrorBody {
   message: string;
 }
 
-type ErrorStatus = 400 | 404 | 409 | 413 | 429 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 503;
 
 /** Said of most endpoints: the orchestrator answers them over NATS. */
 export const UNAVAILABLE =
