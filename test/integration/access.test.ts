@@ -33,6 +33,7 @@ const ROUTES: Record<string, { rule: Rule; path: string; body?: unknown }> = {
   'GET /': { rule: 'public', path: '/' },
   'POST /auth/session': { rule: 'token', path: '/auth/session' },
   'DELETE /auth/session': { rule: 'public', path: '/auth/session' },
+  'GET /audit': { rule: 'admin', path: '/audit' },
   'GET /builds': { rule: 'token', path: '/builds' },
   'GET /builds/:id': { rule: 'build', path: '/builds/TASK-1' },
   'GET /builds/:id/events': { rule: 'build', path: '/builds/TASK-1/events' },
@@ -266,6 +267,43 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
   it('refuses a token in the query string unless GATEWAY_ALLOW_QUERY_TOKEN=true', async () => {
     const jwt = await token({ builds: ['TASK-*'] });
     assert.equal(await status('GET', `/builds/TASK-1?access_token=${jwt}`), 401);
+  });
+
+  it('records every run and admin request with its token`s sub in the audit log; GET /audit is for admins', async () => {
+    const operator = await new SignJWT({ gk: { run: true, admin: true } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('operator-7')
+      .setAudience(AUDIENCE)
+      .setExpirationTime('10m')
+      .sign(key);
+    const auth = { authorization: `Bearer ${operator}` };
+    await fetch(`${base}/pipelines/p-404/pause`, { method: 'POST', headers: auth });
+    await fetch(`${base}/agents/tester`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ concurrency: 0 }),
+    });
+    await fetch(`${base}/pipelines`, { headers: auth }); // a read: not recorded
+    type Entry = { actor: string | null; action: string; subject_id: string; details: { status: number } };
+    const entries = await eventually(async () => {
+      const res = await fetch(`${base}/audit?limit=10`, { headers: auth });
+      const { items } = (await res.json()) as { items: Entry[] };
+      return items.filter((e) => e.actor === 'operator-7').length >= 2 ? items : undefined;
+    });
+    const mine = entries.filter((e) => e.actor === 'operator-7');
+    assert.deepEqual(
+      mine.map((e) => [e.action, e.subject_id]),
+      [
+        ['PUT /agents/:role', '/agents/tester'],
+        ['POST /pipelines/:id/:command', '/pipelines/p-404/pause'],
+      ],
+      'newest first, reads left out',
+    );
+    assert.ok(
+      mine.every((e) => typeof e.details.status === 'number'),
+      'with the answer`s status',
+    );
+    assert.equal(await status('GET', '/audit', await token({ run: true })), 403);
   });
 
   it('opens the board to an admin token only, from anywhere', async () => {

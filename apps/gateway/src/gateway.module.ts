@@ -1,5 +1,5 @@
 import { type DynamicModule, Module, RequestMethod, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
@@ -12,6 +12,8 @@ import { QueuesModule } from '#queues';
 import { AccessGuard } from './access/access.guard.js';
 import { assertSafeBinding } from './access/safe-binding.js';
 import { SessionController } from './access/session.controller.js';
+import { AuditController } from './access/audit.controller.js';
+import { AuditInterceptor } from './access/audit.interceptor.js';
 import { SESSION_COOKIE } from './access/authenticator.js';
 import { AutoAppDevController } from './autoappdev/autoappdev.controller.js';
 import { BoardModule } from './board/board.module.js';
@@ -84,6 +86,7 @@ export class GatewayModule {
       ],
       controllers: [
         SessionController,
+        AuditController,
         BuildsController,
         OutboxController,
         RejectionsController,
@@ -99,6 +102,7 @@ export class GatewayModule {
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_GUARD, useClass: AccessGuard },
+        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
         { provide: APP_PIPE, useValue: validationPipe },
       ],
     };

@@ -1,3 +1,4 @@
+import { AuditModule } from './audit/audit.module.js';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { getQueueToken } from '@nestjs/bullmq';
 import { HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
@@ -65,6 +66,7 @@ export class OrchestratorModule {
         PipelinesModule,
         WorkflowsModule,
         AutoAppDevModule,
+        AuditModule,
         MetricsModule.forRoot('orchestrator'),
         HealthModule.forRoot(readinessChecks),
       ],

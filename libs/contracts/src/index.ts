@@ -10,3 +10,4 @@ export * from './triggers.js';
 export * from './pipelines.js';
 export * from './autoappdev.js';
 export * from './workflows.js';
+export * from './audit.js';

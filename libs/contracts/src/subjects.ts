@@ -164,5 +164,7 @@ export const RPC_METHODS = [
   'workflows.artifact',
   'agents.list',
   'agents.concurrency',
+  'audit.record',
+  'audit.list',
 ] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];

@@ -6,10 +6,11 @@ import { AuditEntryEntity } from './audit-entry.entity.js';
 
 export interface AuditRecord {
   action: string;
-  subjectType: 'trigger' | 'thread' | 'session';
+  subjectType: 'trigger' | 'thread' | 'session' | 'request';
   subjectId: string;
   reason?: string | null;
   details?: Record<string, unknown>;
+  actor?: string | null;
 }
 
 /** Appends to `audit_log`; pass the transaction's manager to write with the change it explains. */
@@ -28,6 +29,18 @@ export class AuditLog {
       subjectId: entry.subjectId,
       reason: entry.reason ?? null,
       details: entry.details ?? {},
+      actor: entry.actor ?? null,
     });
+  }
+
+  /** Newest first, below `before` (an id) when given. */
+  async list(limit: number, before?: string): Promise<AuditEntryEntity[]> {
+    const query = this.manager
+      .getRepository(AuditEntryEntity)
+      .createQueryBuilder('a')
+      .orderBy('a.id', 'DESC')
+      .limit(limit);
+    if (before !== undefined) query.where('a.id < :before', { before });
+    return query.getMany();
   }
 }

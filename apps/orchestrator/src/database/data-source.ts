@@ -11,6 +11,7 @@ import { CreatePipelines1764500000000 } from './migrations/1764500000000-create-
 import { PipelineDriverLease1764500000001 } from './migrations/1764500000001-pipeline-driver-lease.js';
 import { AutoAppDev1764600000000 } from './migrations/1764600000000-autoappdev.js';
 import { CreateWorkflows1764700000000 } from './migrations/1764700000000-create-workflows.js';
+import { AuditActor1764800000000 } from './migrations/1764800000000-audit-actor.js';
 import { AuditEntryEntity } from '../audit/audit-entry.entity.js';
 import { SessionEntity } from '../sessions/session.entity.js';
 import { TriggerAttemptEntity, TriggerJobEntity, TriggerThreadEntity } from '../triggers/trigger.entities.js';
@@ -35,6 +36,7 @@ export const MIGRATIONS = [
   PipelineDriverLease1764500000001,
   AutoAppDev1764600000000,
   CreateWorkflows1764700000000,
+  AuditActor1764800000000,
 ];
 
 /** The schema is owned by migrations alone: never `synchronize`. */
