@@ -18,6 +18,7 @@ type Rule =
   | 'outbox'
   | 'outbox-post'
   | 'trigger-agent'
+  | 'trigger-read'
   | 'trigger'
   | 'run'
   | 'admin';
@@ -48,8 +49,8 @@ const ROUTES: Record<string, { rule: Rule; path: string; body?: unknown }> = {
     path: '/triggers',
     body: { workspace_id: 'w', thread_id: 't', target_agent_id: 'agent-1', reason: 'r', prompt: 'p' },
   },
-  'GET /triggers/:id': { rule: 'trigger', path: '/triggers/tr-1' },
-  'GET /triggers/:id/events': { rule: 'trigger', path: '/triggers/tr-1/events' },
+  'GET /triggers/:id': { rule: 'trigger-read', path: '/triggers/TRIGGER' },
+  'GET /triggers/:id/events': { rule: 'trigger-read', path: '/triggers/TRIGGER/events' },
   'POST /triggers/:id/replay': { rule: 'admin', path: '/triggers/tr-1/replay' },
   'DELETE /triggers/:id/dead-letter': { rule: 'admin', path: '/triggers/tr-1/dead-letter' },
   'POST /threads/:thread_id/progress': { rule: 'trigger', path: '/threads/t/progress', body: {} },
@@ -95,6 +96,7 @@ const GRANTS: Record<Exclude<Rule, 'public'>, [allowed: object, refused?: object
   outbox: [{ outbox: ['local'] }, { outbox: ['other'] }],
   'outbox-post': [{ outbox: ['api'] }, { outbox: ['local'] }],
   'trigger-agent': [{ trigger: ['agent-*'] }, { trigger: ['robot-*'] }],
+  'trigger-read': [{ trigger: ['agent-*'] }, { trigger: ['robot-*'] }],
   trigger: [{ trigger: ['*'] }, { trigger: ['agent-*'] }],
   run: [{ run: true }, { builds: ['*'], admin: true }],
   admin: [{ admin: true }, { run: true, builds: ['*'] }],
@@ -112,6 +114,16 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
     gateway = await createGateway(env.settings);
     const address = gateway.getHttpServer().address() as { port: number };
     base = `http://127.0.0.1:${address.port}`;
+    const created = await fetch(`${base}/triggers`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await token({ trigger: ['agent-*'] })}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(ROUTES['POST /triggers'].body),
+    });
+    assert.equal(created.status, 202, await created.clone().text());
+    triggerId = ((await created.json()) as { trigger_id: string }).trigger_id;
   });
   after(() => env?.cleanup(gateway, orchestrator));
 
@@ -122,10 +134,12 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
     jwt.setExpirationTime(options.exp ?? Math.floor(Date.now() / 1000) + 600);
     return jwt.sign(options.key ?? key);
   };
+  /** A trigger of agent-1, made in `before` (TRIGGER in the paths above). */
+  let triggerId = '';
   /** The status only: a stream that opens is closed at once. */
   async function status(method: string, path: string, jwt?: string, body?: unknown): Promise<number> {
     const controller = new AbortController();
-    const res = await fetch(`${base}${path}`, {
+    const res = await fetch(`${base}${path.replace('TRIGGER', triggerId)}`, {
       method: method === 'ALL' ? 'GET' : method,
       signal: controller.signal,
       headers: {
@@ -304,6 +318,37 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
       'with the answer`s status',
     );
     assert.equal(await status('GET', '/audit', await token({ run: true })), 403);
+  });
+
+  it('narrows the outbox to the token`s sources; a trigger to its agent', async () => {
+    assert.equal(await status('GET', '/outbox/events', await token({ outbox: ['local', 'api'] })), 200);
+    assert.equal(await status('GET', '/outbox/events', await token({ outbox: ['lo*'] })), 403, 'name it');
+    assert.equal(await status('GET', '/outbox/events?source=local', await token({ outbox: ['lo*'] })), 200);
+    const post = await fetch(`${base}/api/outbox`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await token({ outbox: ['api'] })}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ content: 'from the api source' }),
+    });
+    assert.equal(post.status, 200);
+    const listed = async (gk: object) =>
+      (
+        (await (
+          await fetch(`${base}/api/outbox`, { headers: { authorization: `Bearer ${await token(gk)}` } })
+        ).json()) as { messages: { content: string }[] }
+      ).messages.map((m) => m.content);
+    await eventually(async () =>
+      (await listed({ outbox: ['*'] })).includes('from the api source') ? true : undefined,
+    );
+    assert.deepEqual(await listed({ outbox: ['local'] }), [], 'another source: none of it');
+    assert.equal(
+      await status('GET', '/triggers/TRIGGER', await token({ run: true })),
+      403,
+      'no trigger grant',
+    );
+    assert.equal(await status('GET', '/triggers/tr-unknown', await token({ trigger: ['agent-*'] })), 404);
   });
 
   it('opens the board to an admin token only, from anywhere', async () => {

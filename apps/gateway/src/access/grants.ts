@@ -58,6 +58,17 @@ export class Grants {
     return matches(this.trigger, agent);
   }
 
+  /** Whether the token may wake any agent at all. */
+  get hasTriggerGrants(): boolean {
+    return this.trigger.length > 0;
+  }
+
+  /** The outbox sources to serve when none is named: every one, the named ones, or undefined for prefixes. */
+  outboxSources(): 'all' | string[] | undefined {
+    if (this.outbox.includes('*')) return 'all';
+    return this.outbox.some((source) => source.endsWith('*')) ? undefined : [...this.outbox];
+  }
+
   /** Throws the 403 of SPEC 4.3 unless `allowed`; the message names the kind of grant, not what exists. */
   require(allowed: boolean, what: string): void {
     if (!allowed) throw new ForbiddenError(`the token does not allow ${what}`);

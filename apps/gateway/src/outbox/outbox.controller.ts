@@ -1,4 +1,5 @@
 import { Access } from '#platform';
+import { grantsOf } from '../access/access.guard.js';
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import {
@@ -55,14 +56,21 @@ export class OutboxController {
     private readonly sse: SseHub,
   ) {}
 
-  @Access.outbox('source', '*')
+  @Access.token()
   @Get('api/outbox')
   @ApiDoc('AutoAppDev-compatible: the newest N outbox messages, oldest first', {
     400: 'a bad limit or source',
     503: UNAVAILABLE,
   })
-  list(@Query() query: ListOutboxQuery): Promise<{ messages: OutboxMessageView[] }> {
-    return this.rpc.call('outbox.list', query);
+  async list(
+    @Query() query: ListOutboxQuery,
+    @Req() req: Request,
+  ): Promise<{ messages: OutboxMessageView[] }> {
+    const grants = grantsOf(req);
+    if (query.source !== undefined) grants.require(grants.canUseOutbox(query.source), 'this outbox source');
+    const answer = await this.rpc.call<{ messages: OutboxMessageView[] }>('outbox.list', query);
+    // SPEC 4.3: only the sources the token may read
+    return { messages: answer.messages.filter((m) => grants.canUseOutbox(m.source)) };
   }
 
   @Access.outbox('source', API_SOURCE)
@@ -106,7 +114,7 @@ export class OutboxController {
    * message after it, or `event: reset` with the latest if they are gone. `?source=` narrows to one source.
    * Messages are never conflated: each one is distinct.
    */
-  @Access.outbox('source', '*')
+  @Access.token()
   @Get('outbox/events')
   @ApiDoc('SSE: outbox messages, every source or one; resumable with Last-Event-ID', {
     400: 'an invalid source or Last-Event-ID',
@@ -119,8 +127,17 @@ export class OutboxController {
   })
   @ApiProduces('text/event-stream')
   async events(@Query('source') source: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
-    const keys =
-      typeof source === 'string' && source !== '' ? [assertSafeId('outbox source', source)] : ALL_KEYS;
+    const grants = grantsOf(req);
+    let keys: typeof ALL_KEYS | string[];
+    if (typeof source === 'string' && source !== '') {
+      keys = [assertSafeId('outbox source', source)];
+      grants.require(grants.canUseOutbox(source), 'this outbox source');
+    } else {
+      // SPEC 4.3: every source the token may read; sources granted by prefix must be named (?source=)
+      const sources = grants.outboxSources();
+      grants.require(sources !== undefined && sources.length > 0, 'every outbox source (name one: ?source=)');
+      keys = sources === 'all' || sources === undefined ? ALL_KEYS : sources;
+    }
     await this.sse.outbox.serve(keys, lastEventIdOf(req), res);
   }
 }

@@ -1,4 +1,5 @@
 import { Access } from '#platform';
+import { grantsOf } from '../access/access.guard.js';
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
@@ -43,25 +44,40 @@ export class TriggersController {
     return this.rpc.call('triggers.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
   }
 
-  @Access.trigger()
+  @Access.token()
   @Get('triggers/:id')
   @ApiDoc('A trigger, with its attempts', {
     400: 'an invalid trigger id',
     404: 'no such trigger',
     503: UNAVAILABLE,
   })
-  get(@Param('id') id: string): Promise<TriggerView> {
-    return this.rpc.call('triggers.get', { trigger_id: assertSafeId('trigger id', id) });
+  get(@Param('id') id: string, @Req() req: Request): Promise<TriggerView> {
+    return this.readable(assertSafeId('trigger id', id), req);
   }
 
-  @Access.trigger()
+  /**
+   * SPEC 4.3: a trigger is readable with a `trigger` grant for its agent. A token for every agent is not asked
+   * about the trigger (its stream is then served even while the orchestrator is away); any other is answered
+   * by the trigger's own agent: 403 for another agent's, 404 for none.
+   */
+  private async readable(id: string, req: Request): Promise<TriggerView> {
+    const grants = grantsOf(req);
+    grants.require(grants.hasTriggerGrants, 'reading triggers');
+    const view = await this.rpc.call<TriggerView>('triggers.get', { trigger_id: id });
+    grants.require(grants.canTrigger(view.target_agent_id), 'reading this trigger');
+    return view;
+  }
+
+  @Access.token()
   @Get('triggers/:id/events')
   @ApiDoc("SSE: a trigger's state changes, ending at a terminal state", {
     400: 'an invalid trigger id or Last-Event-ID',
   })
   @ApiProduces('text/event-stream')
   async triggerEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await this.sse.triggers.serve([assertSafeId('trigger id', id)], lastEventIdOf(req), res);
+    const triggerId = assertSafeId('trigger id', id);
+    if (!grantsOf(req).canTrigger('*')) await this.readable(triggerId, req);
+    await this.sse.triggers.serve([triggerId], lastEventIdOf(req), res);
   }
 
   @Access.admin()
