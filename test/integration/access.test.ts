@@ -199,6 +199,11 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
       const [allowed, refused] = GRANTS[rule];
       const got = await status(method, path, await token(allowed), body);
       assert.ok(got !== 401 && got !== 403, `${route} with ${JSON.stringify(allowed)}: ${got}`);
+      // an admin token alone: the admin routes, the ones any token may use and a thread's progress, nothing else
+      const adminOnly = await status(method, path, await token({ admin: true }), body);
+      if (rule === 'admin' || rule === 'token' || rule === 'trigger')
+        assert.ok(adminOnly !== 401 && adminOnly !== 403, `${route} as admin`);
+      else assert.equal(adminOnly, 403, `${route} with an admin token and no ${rule} grant`);
       if (refused) {
         assert.equal(
           await status(method, path, await token(refused), body),

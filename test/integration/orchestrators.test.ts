@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { jetstream } from '@nats-io/jetstream';
-import { createEnvelope } from '#contracts';
 import { eventually, freePort, ServiceProcess, TestEnv } from '#test-support';
 
 /**
@@ -39,18 +37,6 @@ describe('two orchestrators', () => {
         [env.databaseName],
       )
     )[0]?.holders;
-  async function publishOutbox(from: number, count: number): Promise<void> {
-    const { nc } = await env.nats();
-    const js = jetstream(nc);
-    for (let n = from; n < from + count; n++) {
-      const envelope = createEnvelope({
-        source_id: 'test',
-        event_type: 'outbox_message',
-        payload: { source: 'local', role: 'pipeline', content: `message ${n}`, truncated: false },
-      });
-      await js.publish(env.subjects.outbox('local', 'pipeline'), JSON.stringify(envelope));
-    }
-  }
   const outboxRows = () =>
     env.query<{ seq: string; content: string }>('SELECT seq, content FROM outbox_messages ORDER BY id');
 
@@ -66,17 +52,26 @@ describe('two orchestrators', () => {
     const standing = orchestrators.map((o) => (o.output.match(/standing by to take it over/g) ?? []).length);
     assert.equal(standing[0] + standing[1], 2, 'the other orchestrator stands by for both projections');
 
-    await publishOutbox(0, 200);
+    await env.publishOutbox(0, 200);
     for (let turn = 1; turn <= 5; turn++) await env.publishStatus('TWO-1', turn);
     await eventually(
       async () => ((await outboxRows()).length === 200 ? true : undefined),
       15_000,
       '200 rows',
     );
-    const [build] = await env.query<{ turn: number }>(
-      `SELECT (latest->>'turn')::int AS turn FROM builds WHERE build_id = 'TWO-1'`,
+    // the builds projection goes at its own pace: wait for it too
+    await eventually(
+      async () =>
+        (
+          await env.query<{ turn: number }>(
+            `SELECT (latest->>'turn')::int AS turn FROM builds WHERE build_id = 'TWO-1'`,
+          )
+        )[0]?.turn === 5
+          ? true
+          : undefined,
+      15_000,
+      'the build at turn 5',
     );
-    assert.equal(build?.turn, 5);
   });
 
   it('when the holder is killed -9, the other takes the projections over and misses nothing', async () => {
@@ -87,7 +82,7 @@ describe('two orchestrators', () => {
       ServiceProcess,
     ];
     await holder.kill();
-    await publishOutbox(200, 300);
+    await env.publishOutbox(200, 300);
     await env.publishStatus('TWO-1', 6, { status: 'completed' });
     await eventually(async () => ((await outboxRows()).length >= 500 ? true : undefined), 20_000, '500 rows');
     const rows = await outboxRows();

@@ -40,20 +40,7 @@ describe('projections under faults', () => {
       )[0]?.last_seq ?? 0,
     );
 
-  async function publishOutbox(count: number, from = 0): Promise<void> {
-    const { nc } = await env.nats();
-    const js = jetstream(nc);
-    for (let n = from; n < from + count; n++) {
-      const envelope = createEnvelope({
-        source_id: 'test',
-        event_type: 'outbox_message',
-        payload: { source: 'local', role: 'pipeline', content: `message ${n}`, truncated: false },
-      });
-      await js.publish(env.subjects.outbox('local', 'pipeline'), JSON.stringify(envelope), {
-        msgID: envelope.message_id,
-      });
-    }
-  }
+  const publishOutbox = (count: number, from = 0) => env.publishOutbox(from, count);
   const outboxRows = () =>
     env.query<{ id: string; seq: string; content: string }>(
       'SELECT id, seq, content FROM outbox_messages ORDER BY id',

@@ -120,6 +120,25 @@ export class TestEnv {
     return (await jetstream(nc).publish(this.subjects.buildStatus(buildId), JSON.stringify(envelope))).seq;
   }
 
+  /**
+   * Publishes outbox messages `message <from>` … `message <from + count - 1>` of source `local`, role
+   * `pipeline`, straight onto the stream (each with its message id), one after the other.
+   */
+  async publishOutbox(from: number, count: number): Promise<void> {
+    const { nc } = await this.nats();
+    const js = jetstream(nc);
+    for (let n = from; n < from + count; n++) {
+      const envelope = createEnvelope({
+        source_id: 'test',
+        event_type: 'outbox_message',
+        payload: { source: 'local', role: 'pipeline', content: `message ${n}`, truncated: false },
+      });
+      await js.publish(this.subjects.outbox('local', 'pipeline'), JSON.stringify(envelope), {
+        msgID: envelope.message_id,
+      });
+    }
+  }
+
   get tmuxSocket(): string {
     return this.vars['TMUX_SOCKET'] ?? '';
   }
