@@ -17,6 +17,18 @@ export interface AccessContext {
   via: 'header' | 'cookie' | 'query' | 'none';
 }
 
+/** The rule a route declares; a route without one is admin-only (closed until its rule is written). */
+export function ruleOf(reflector: Reflector, context: ExecutionContext): AccessRule {
+  return (
+    reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, [
+      context.getHandler(),
+      context.getClass(),
+    ]) ?? {
+      kind: 'admin',
+    }
+  );
+}
+
 /** The grants of the request (every grant when access is open). */
 export function grantsOf(req: Request): Grants {
   return (req as Request & { access?: AccessContext }).access?.grants ?? Grants.ALL;
@@ -50,10 +62,7 @@ export class AccessGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request & { access?: AccessContext }>();
     if (!this.authenticator) return true;
-    const rule = this.reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, [
-      context.getHandler(),
-      context.getClass(),
-    ]) ?? { kind: 'admin' };
+    const rule = ruleOf(this.reflector, context);
     if (rule.kind === 'public') return true;
     let verified;
     try {

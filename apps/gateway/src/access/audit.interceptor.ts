@@ -9,10 +9,8 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
 import { RpcClient } from '#bus';
-import { ACCESS_RULE, type AccessRule } from '#platform';
-import type { AccessContext } from './access.guard.js';
-
-const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+import { type AccessContext, ruleOf } from './access.guard.js';
+import { UNSAFE_METHODS } from './authenticator.js';
 
 /**
  * SPEC 4.3: every admin and run action is in the audit log with the token's `sub`. Each state-changing request
@@ -31,10 +29,7 @@ export class AuditInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context.switchToHttp().getRequest<Request & { access?: AccessContext }>();
-    const rule = this.reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, [
-      context.getHandler(),
-      context.getClass(),
-    ]) ?? { kind: 'admin' };
+    const rule = ruleOf(this.reflector, context);
     if (UNSAFE_METHODS.has(req.method) && (rule.kind === 'run' || rule.kind === 'admin')) {
       const res = context.switchToHttp().getResponse<Response>();
       res.once('finish', () => this.record(req, res.statusCode));

@@ -7,7 +7,8 @@ import { type RefusalReason, TokenRefused, TokenVerifier, type VerifiedToken } f
 /** The browser session's cookie (`POST /auth/session`): the token itself, HttpOnly, SameSite=Strict. */
 export const SESSION_COOKIE = 'gk_session';
 
-const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Methods that change something: CSRF-checked by cookie, audited on run and admin routes. */
+export const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** A refusal that is not about the token itself: its reason for the metrics. */
 export class AccessRefused extends ForbiddenError {
@@ -49,8 +50,7 @@ export class Authenticator {
   }
 
   credentialsOf(req: IncomingMessage): Credentials {
-    const header = req.headers.authorization;
-    const bearer = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
+    const bearer = bearerOf(req);
     if (bearer) return { token: bearer, via: 'header' };
     const query = new URL(req.url ?? '/', 'http://gateway').searchParams.get('access_token');
     if (query !== null) {
@@ -63,6 +63,12 @@ export class Authenticator {
     if (cookie) return { token: cookie, via: 'cookie' };
     return { via: 'none' };
   }
+}
+
+/** The token of an `Authorization: Bearer …` header. */
+export function bearerOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  return header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
 }
 
 /** The browser says the request comes from a page of the same origin (Fetch metadata, else Origin vs Host). */

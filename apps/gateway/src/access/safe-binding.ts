@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { type Settings, SettingsError } from '#platform';
 
 /** Names and addresses that only this machine reaches. */
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIPv4(host)) return host.startsWith('127.');
   if (isIPv6(host)) return host === '::1' || host.startsWith('::ffff:127.');

@@ -6,12 +6,12 @@ import { UnauthorizedError } from '#contracts';
 import { Access } from '#platform';
 import { ApiDoc } from '../http/api-docs.js';
 import type { AccessContext } from './access.guard.js';
-import { SESSION_COOKIE } from './authenticator.js';
+import { bearerOf, SESSION_COOKIE } from './authenticator.js';
+import { isLoopback } from './safe-binding.js';
 
-/** Hosts a browser reaches over plain http where a Secure cookie would not be kept everywhere. */
+/** The Host header's name (`127.0.0.1:3000`, `[::1]:3000`), where a Secure cookie over http may not be kept. */
 function isLoopbackHost(host: string | undefined): boolean {
-  const name = (host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return name === 'localhost' || name.startsWith('127.') || name === '::1';
+  return isLoopback((host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
 }
 
 /**
@@ -30,7 +30,7 @@ export class SessionController {
   })
   signIn(@Req() req: Request, @Res({ passthrough: true }) res: Response): { expires_at: string | null } {
     const access = (req as Request & { access?: AccessContext }).access;
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const token = bearerOf(req);
     if (!access || access.via !== 'header' || !token) {
       throw new UnauthorizedError('sign in with the token in the Authorization header');
     }
