@@ -33,7 +33,8 @@ describe('two orchestrators', () => {
   const holders = async () =>
     (
       await env.query<{ holders: string }>(
-        `SELECT count(*) AS holders FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE '%lease%'`,
+        `SELECT count(*) AS holders FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = $1)`,
         [env.databaseName],
       )
     )[0]?.holders;
