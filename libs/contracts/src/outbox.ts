@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsNotEmpty, IsOptional, IsString, Matches } from 'class-validator';
+import { ListLimitQuery } from './autoappdev.js';
 import { SAFE_ID_PATTERN } from './ids.js';
 
 /** SPEC 3.2: `<ts>_<role>.md` or `.txt`, as AutoAppDev names them. */
@@ -52,14 +52,7 @@ export class OutboxMessagePayloadDto {
 }
 
 /** `GET /api/outbox` and `guardkit.rpc.outbox.list`: the newest N messages, returned oldest first. */
-export class ListOutboxQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
+export class ListOutboxQuery extends ListLimitQuery {
   @ApiPropertyOptional({ pattern: SAFE_ID_PATTERN.source })
   @IsOptional()
   @IsString()
