@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
 import type { INestApplicationContext } from '@nestjs/common';
-import { eventually, freePort, ServiceProcess, SseClient, TestEnv } from '#test-support';
+import { eventually, freePort, payloadOf, ServiceProcess, SseClient, TestEnv } from '#test-support';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 
@@ -227,6 +227,18 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
     await eventually(async () => ((await list({ builds: ['*'] })).length === 2 ? true : undefined));
     assert.deepEqual(await list({ builds: ['TASK-*'] }), ['TASK-1']);
     assert.deepEqual(await list({ run: true }), [], 'no builds grant: none listed');
+
+    // every build (`*`): only the readable ones' events
+    const all = await SseClient.open(`${base}/events?builds=*`, { authorization: `Bearer ${jwt}` });
+    assert.equal(all.status, 200);
+    await env.publishStatus('OTHER-1', 2);
+    const readable = await env.publishStatus('TASK-1', 2);
+    await all.waitFor((events) => events.some((e) => Number(e.id) === readable));
+    all.response.destroy();
+    assert.deepEqual(
+      [...new Set(all.events.filter((e) => e.event === 'status').map((e) => payloadOf(e.data).build_id))],
+      ['TASK-1'],
+    );
   });
 
   it('ends a stream with event: reauth before its token expires; resumed with a new token, nothing is missed', async () => {

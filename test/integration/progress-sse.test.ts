@@ -220,6 +220,41 @@ describe('GuardKit progress.json to SSE, through the real services', () => {
     assert.equal(client.events.filter((e) => e.event === 'end').length, 2);
   });
 
+  it('serves every build on /events?builds=*: new builds as they start, `end` per build, resumable', async () => {
+    const client = await SseClient.open(`${stack.baseUrl}/events?builds=*`);
+    await client.waitForCount(1); // the stream's newest event, as any stream without Last-Event-ID starts
+    const first = client.events.length;
+    const a = new ProgressFileWriter(env.root, 'TASK-ALL-A');
+    const b = new ProgressFileWriter(env.root, 'TASK-ALL-B');
+    await writeAndWait(a, progressUpdate(1));
+    await writeAndWait(b, progressUpdate(1));
+    const bCompleted = await writeAndWait(b, progressUpdate(2, { status: 'completed' }));
+    await writeAndWait(a, progressUpdate(2));
+    await client.waitFor(
+      (events) => events.filter((e) => e.event === 'status' && e.data.includes('TASK-ALL-A')).length >= 2,
+    );
+    const live = client.events.slice(first);
+    assert.deepEqual(
+      live.map(
+        (e) => `${e.event} ${e.event === 'end' ? JSON.parse(e.data).build_id : payloadOf(e.data).build_id}`,
+      ),
+      ['status TASK-ALL-A', 'status TASK-ALL-B', 'status TASK-ALL-B', 'end TASK-ALL-B', 'status TASK-ALL-A'],
+      'a build that ends does not end the stream',
+    );
+    client.close();
+
+    // resuming from before B's end: every build's events after it, in order
+    const resumed = await SseClient.open(`${stack.baseUrl}/events?builds=*`, {
+      'Last-Event-ID': String(bCompleted - 1),
+    });
+    await resumed.waitFor((events) => events.filter((e) => e.event === 'status').length >= 2);
+    assert.deepEqual(
+      resumed.events.filter((e) => e.event === 'status').map((e) => Number(e.id)),
+      [bCompleted, bCompleted + 1],
+    );
+    resumed.close();
+  });
+
   it('answers bad ids and bad Last-Event-IDs with 400 and a JSON error', async () => {
     for (const path of [
       '/builds/bad.id/events',
@@ -269,7 +304,7 @@ describe('GuardKit progress.json to SSE, through the real services', () => {
     };
     assert.deepEqual(
       completed.items.map((b) => b.build_id),
-      ['TASK-RESUME'],
+      ['TASK-ALL-B', 'TASK-RESUME'],
     );
 
     const one = await fetch(`${stack.baseUrl}/builds/TASK-RESUME`);

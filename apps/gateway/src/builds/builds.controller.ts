@@ -5,6 +5,7 @@ import { assertSafeId, type BuildPage, type BuildView, ListBuildsQuery, Validati
 import { RpcClient } from '#bus';
 import { grantsOf } from '../access/access.guard.js';
 import { SseHub } from '../sse/sse-hub.js';
+import { ALL_KEYS } from '../sse/stream-tail.js';
 import { ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
 
@@ -57,12 +58,14 @@ export class BuildsController {
 
   @Access.token()
   @Get('events')
-  @ApiDoc('SSE: the status events of several builds on one connection', {
+  @ApiDoc('SSE: the status events of several builds, or of every build (`*`), on one connection', {
     400: 'no builds, an invalid id, more than 100, or a bad Last-Event-ID',
   })
   @ApiQuery({
     name: 'builds',
-    description: 'build ids, comma-separated (at most 100)',
+    description:
+      'build ids, comma-separated (at most 100); or `*`: every build the token may read, new ones as they ' +
+      'start, each terminal status followed by `end` while the stream goes on',
     example: 'TASK-1,TASK-2',
   })
   @ApiProduces('text/event-stream')
@@ -72,14 +75,26 @@ export class BuildsController {
     @Res() res: Response,
   ): Promise<void> {
     if (typeof builds !== 'string' || builds.trim() === '') {
-      throw new ValidationError('builds must list one or more build ids, comma-separated', ['builds']);
+      throw new ValidationError('builds must list one or more build ids, comma-separated, or be *', [
+        'builds',
+      ]);
+    }
+    const grants = grantsOf(req);
+    if (builds.trim() === '*') {
+      // every build, new ones included (the dashboard's list): those the token may read
+      await this.sse.builds.serve(
+        ALL_KEYS,
+        lastEventIdOf(req),
+        res,
+        grants.everyBuild ? undefined : (id) => grants.canReadBuild(id),
+      );
+      return;
     }
     const asked = [...new Set(builds.split(',').map((id) => assertSafeId('build id', id.trim())))];
     if (asked.length > MAX_BUILDS_PER_STREAM) {
       throw new ValidationError(`at most ${MAX_BUILDS_PER_STREAM} builds per stream`, ['builds']);
     }
     // SPEC 4.3: the stream carries only the builds the token may read; none of them is a 403
-    const grants = grantsOf(req);
     const ids = asked.filter((id) => grants.canReadBuild(id));
     grants.require(ids.length > 0, 'reading these builds');
     await this.sse.builds.serve(ids, lastEventIdOf(req), res);

@@ -58,7 +58,13 @@ export class EventFeed {
    * Answers one SSE request. A resume at or past the terminal events of every key is a 204 (which stops
    * EventSource); otherwise the stream opens at once, also while NATS is away (served when it returns).
    */
-  async serve(keys: FeedKeys, lastEventId: number | undefined, res: ServerResponse): Promise<void> {
+  async serve(
+    keys: FeedKeys,
+    lastEventId: number | undefined,
+    res: ServerResponse,
+    /** With every key: only the events of the keys this accepts (a token that may read some builds). */
+    accept?: (key: string) => boolean,
+  ): Promise<void> {
     if (lastEventId !== undefined && keys !== ALL_KEYS && this.kind.status && this.bus.isConnected()) {
       const ended = await this.allEndedBy(keys, lastEventId).catch(() => false); // unknown: serve
       if (ended) {
@@ -71,7 +77,7 @@ export class EventFeed {
     const sse = this.host.open(res, label);
     this.connections.add(sse);
     sse.onClose(() => this.connections.delete(sse));
-    new FeedConnection(this, this.host, sse, keys, lastEventId, label).start();
+    new FeedConnection(this, this.host, sse, keys, lastEventId, label, accept).start();
   }
 
   /** Tells the clients of keys that went quiet for longer than `quietMs` (status feeds only). */
@@ -137,6 +143,7 @@ class FeedConnection {
     private readonly keys: FeedKeys,
     private readonly lastEventId: number | undefined,
     private readonly label: string,
+    private readonly accept?: (key: string) => boolean,
   ) {
     this.watermark = lastEventId ?? 0;
   }
@@ -289,8 +296,12 @@ class FeedConnection {
   private emit(event: StoredEvent): void {
     if (this.finished || event.seq <= this.watermark) return;
     this.watermark = event.seq;
+    if (this.accept && (event.key === undefined || !this.accept(event.key))) return;
     const kind = this.feed.kind;
-    const key = this.keys === ALL_KEYS ? ALL : (event.key ?? ALL);
+    // the entity the event is about: conflation and `end` are per build even on a connection to every build
+    const key = event.key ?? ALL;
+    // a reset is owed per key asked for; a connection to every key has one
+    const resetKey = this.keys === ALL_KEYS ? ALL : key;
     const state = kind.status && event.payloadField(kind.status.stateField);
     if (kind.status && state === undefined) {
       FeedConnection.logger.warn(
@@ -299,7 +310,7 @@ class FeedConnection {
       );
       return;
     }
-    const frame = this.needsReset?.delete(key)
+    const frame = this.needsReset?.delete(resetKey)
       ? event.frame('reset') // never conflated: it has no conflation key
       : event.frame(kind.event, kind.status ? key : undefined);
     this.sse.send(frame);
@@ -310,6 +321,7 @@ class FeedConnection {
       return;
     }
     this.sendEnd(key, state);
+    if (this.keys === ALL_KEYS) return; // a stream of every key goes on
     (this.ended ??= new Map()).set(key, state);
     if (this.allEnded()) this.finish();
   }
