@@ -19,6 +19,7 @@ type Rule =
   | 'outbox-post'
   | 'trigger-agent'
   | 'trigger-read'
+  | 'trigger-any'
   | 'trigger'
   | 'run'
   | 'admin';
@@ -49,6 +50,8 @@ const ROUTES: Record<string, { rule: Rule; path: string; body?: unknown }> = {
     path: '/triggers',
     body: { workspace_id: 'w', thread_id: 't', target_agent_id: 'agent-1', reason: 'r', prompt: 'p' },
   },
+  'GET /triggers': { rule: 'trigger-any', path: '/triggers' },
+  'GET /triggers/events': { rule: 'trigger-any', path: '/triggers/events' },
   'GET /triggers/:id': { rule: 'trigger-read', path: '/triggers/TRIGGER' },
   'GET /triggers/:id/events': { rule: 'trigger-read', path: '/triggers/TRIGGER/events' },
   'POST /triggers/:id/replay': { rule: 'admin', path: '/triggers/tr-1/replay' },
@@ -97,6 +100,8 @@ const GRANTS: Record<Exclude<Rule, 'public'>, [allowed: object, refused?: object
   'outbox-post': [{ outbox: ['api'] }, { outbox: ['local'] }],
   'trigger-agent': [{ trigger: ['agent-*'] }, { trigger: ['robot-*'] }],
   'trigger-read': [{ trigger: ['agent-*'] }, { trigger: ['robot-*'] }],
+  // any trigger grant lists (and follows) the triggers of its agents
+  'trigger-any': [{ trigger: ['robot-*'] }, { builds: ['*'] }],
   trigger: [{ trigger: ['*'] }, { trigger: ['agent-*'] }],
   run: [{ run: true }, { builds: ['*'], admin: true }],
   admin: [{ admin: true }, { run: true, builds: ['*'] }],
@@ -366,6 +371,14 @@ describe('access (SPEC 4.3): every route with a key set, through real HTTP', () 
       'no trigger grant',
     );
     assert.equal(await status('GET', '/triggers/tr-unknown', await token({ trigger: ['agent-*'] })), 404);
+    const triggers = async (gk: object) =>
+      (
+        (await (
+          await fetch(`${base}/triggers`, { headers: { authorization: `Bearer ${await token(gk)}` } })
+        ).json()) as { trigger_id: string }[]
+      ).map((t) => t.trigger_id);
+    assert.ok((await triggers({ trigger: ['agent-*'] })).includes(triggerId));
+    assert.deepEqual(await triggers({ trigger: ['robot-*'] }), [], "another agent's: none listed");
   });
 
   it('opens the board to an admin token only, from anywhere', async () => {

@@ -136,6 +136,7 @@ export const RPC_METHODS = [
   'outbox.list',
   'triggers.create',
   'triggers.get',
+  'triggers.list',
   'triggers.replay',
   'triggers.purge',
   'threads.progress',

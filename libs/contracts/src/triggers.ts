@@ -14,6 +14,7 @@ import {
 } from 'class-validator';
 import { GuardkitError } from './errors.js';
 import { SAFE_ID_PATTERN } from './ids.js';
+import { ListLimitQuery } from './autoappdev.js';
 
 /** SPEC 5: the states a trigger moves through, as `trigger_jobs.state` and on `guardkit.triggers.<id>.status`. */
 export const TRIGGER_STATES = [
@@ -113,6 +114,9 @@ export class CreateTriggerDto {
   @Type(() => ForceOverrideDto)
   force_override?: ForceOverrideDto;
 }
+
+/** `GET /triggers`: the newest triggers, with their attempts. */
+export class ListTriggersQuery extends ListLimitQuery {}
 
 export class TriggerIdQuery {
   @IsString() @safeId('trigger_id') trigger_id: string;

@@ -86,7 +86,7 @@ export class BuildsController {
         ALL_KEYS,
         lastEventIdOf(req),
         res,
-        grants.everyBuild ? undefined : (id) => grants.canReadBuild(id),
+        grants.everyBuild ? undefined : (event) => event.key !== undefined && grants.canReadBuild(event.key),
       );
       return;
     }

@@ -62,8 +62,8 @@ export class EventFeed {
     keys: FeedKeys,
     lastEventId: number | undefined,
     res: ServerResponse,
-    /** With every key: only the events of the keys this accepts (a token that may read some builds). */
-    accept?: (key: string) => boolean,
+    /** Only the events this accepts (a token that may read some builds, wake some agents). */
+    accept?: (event: StoredEvent) => boolean,
   ): Promise<void> {
     if (lastEventId !== undefined && keys !== ALL_KEYS && this.kind.status && this.bus.isConnected()) {
       const ended = await this.allEndedBy(keys, lastEventId).catch(() => false); // unknown: serve
@@ -143,7 +143,7 @@ class FeedConnection {
     private readonly keys: FeedKeys,
     private readonly lastEventId: number | undefined,
     private readonly label: string,
-    private readonly accept?: (key: string) => boolean,
+    private readonly accept?: (event: StoredEvent) => boolean,
   ) {
     this.watermark = lastEventId ?? 0;
   }
@@ -296,7 +296,7 @@ class FeedConnection {
   private emit(event: StoredEvent): void {
     if (this.finished || event.seq <= this.watermark) return;
     this.watermark = event.seq;
-    if (this.accept && (event.key === undefined || !this.accept(event.key))) return;
+    if (this.accept && !this.accept(event)) return;
     const kind = this.feed.kind;
     // the entity the event is about: conflation and `end` are per build even on a connection to every build
     const key = event.key ?? ALL;

@@ -1,11 +1,12 @@
 import { Access } from '#platform';
 import { grantsOf } from '../access/access.guard.js';
 import { randomUUID } from 'node:crypto';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import {
   assertSafeId,
   CreateTriggerDto,
+  ListTriggersQuery,
   ThreadProgressDto,
   type TriggerCreated,
   type TriggerView,
@@ -13,6 +14,8 @@ import {
 import { RpcClient } from '#bus';
 import { lastEventIdOf } from '../builds/builds.controller.js';
 import { SseHub } from '../sse/sse-hub.js';
+import type { StoredEvent } from '../sse/stored-event.js';
+import { ALL_KEYS } from '../sse/stream-tail.js';
 import { ApiBody, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { ApiDoc, UNAVAILABLE } from '../http/api-docs.js';
 
@@ -42,6 +45,34 @@ export class TriggersController {
   @HttpCode(202)
   create(@Body() dto: CreateTriggerDto): Promise<TriggerCreated> {
     return this.rpc.call('triggers.create', { ...dto, request_id: dto.request_id ?? randomUUID() }, 2);
+  }
+
+  @Access.token()
+  @Get('triggers')
+  @ApiDoc('The newest triggers with their attempts, newest first (those of agents the token may wake)', {
+    400: 'a bad limit',
+    503: UNAVAILABLE,
+  })
+  async list(@Query() query: ListTriggersQuery, @Req() req: Request): Promise<TriggerView[]> {
+    const grants = grantsOf(req);
+    grants.require(grants.hasTriggerGrants, 'reading triggers');
+    const views = await this.rpc.call<TriggerView[]>('triggers.list', query);
+    return grants.canTrigger('*') ? views : views.filter((v) => grants.canTrigger(v.target_agent_id));
+  }
+
+  @Access.token()
+  @Get('triggers/events')
+  @ApiDoc("SSE: every trigger's state changes (of agents the token may wake); resumable with Last-Event-ID", {
+    400: 'a bad Last-Event-ID',
+  })
+  @ApiProduces('text/event-stream')
+  async allTriggerEvents(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const grants = grantsOf(req);
+    grants.require(grants.hasTriggerGrants, 'reading triggers');
+    const accept = grants.canTrigger('*')
+      ? undefined
+      : (event: StoredEvent) => grants.canTrigger(event.payloadField('target_agent_id') ?? '');
+    await this.sse.triggers.serve(ALL_KEYS, lastEventIdOf(req), res, accept);
   }
 
   @Access.token()

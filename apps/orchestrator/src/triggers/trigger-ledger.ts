@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectEntityManager } from '@nestjs/typeorm';
-import { type EntityManager } from 'typeorm';
+import { type EntityManager, In } from 'typeorm';
 import {
   type AttemptResult,
   createEnvelope,
@@ -289,8 +289,27 @@ export class TriggerLedger {
     });
   }
 
+  /** The newest triggers with their attempts, newest first (two statements, whatever the limit). */
+  async recentViews(limit: number): Promise<TriggerView[]> {
+    const triggers = await this.manager.find(TriggerJobEntity, { order: { createdAt: 'DESC' }, take: limit });
+    if (triggers.length === 0) return [];
+    const attempts = await this.manager.find(TriggerAttemptEntity, {
+      where: { triggerId: In(triggers.map((t) => t.triggerId)) },
+      order: { attempt: 'ASC' },
+    });
+    return triggers.map((t) =>
+      this.viewWith(
+        t,
+        attempts.filter((a) => a.triggerId === t.triggerId),
+      ),
+    );
+  }
+
   async view(trigger: TriggerJobEntity): Promise<TriggerView> {
-    const attempts = await this.attempts(trigger.triggerId);
+    return this.viewWith(trigger, await this.attempts(trigger.triggerId));
+  }
+
+  private viewWith(trigger: TriggerJobEntity, attempts: TriggerAttemptEntity[]): TriggerView {
     return {
       trigger_id: trigger.triggerId,
       workspace_id: trigger.workspaceId,

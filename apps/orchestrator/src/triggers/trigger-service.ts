@@ -11,6 +11,7 @@ import {
   ThreadProgressDto,
   type TriggerCreated,
   TriggerIdQuery,
+  ListTriggersQuery,
   TriggerRateLimitedError,
   type TriggerView,
 } from '#contracts';
@@ -55,6 +56,7 @@ export class TriggerService implements OnModuleInit {
   onModuleInit(): void {
     this.rpc.serve('triggers.create', CreateTriggerDto, (dto) => this.create(dto));
     this.rpc.serve('triggers.get', TriggerIdQuery, (q) => this.get(q.trigger_id));
+    this.rpc.serve('triggers.list', ListTriggersQuery, (q) => this.ledger.recentViews(q.limit ?? 50));
     this.rpc.serve('triggers.replay', TriggerIdQuery, (q) => this.replay(q.trigger_id, 'api'));
     this.rpc.serve('triggers.purge', TriggerIdQuery, (q) => this.purge(q.trigger_id));
     this.rpc.serve('threads.progress', ThreadProgressDto, (dto) => this.threadProgress(dto));
