@@ -236,7 +236,8 @@ describe('GuardKit progress.json to SSE, through the real services', () => {
     const live = client.events.slice(first);
     assert.deepEqual(
       live.map(
-        (e) => `${e.event} ${e.event === 'end' ? JSON.parse(e.data).build_id : payloadOf(e.data).build_id}`,
+        (e) =>
+          `${e.event} ${e.event === 'end' ? (JSON.parse(e.data) as { build_id: string }).build_id : payloadOf(e.data).build_id}`,
       ),
       ['status TASK-ALL-A', 'status TASK-ALL-B', 'status TASK-ALL-B', 'end TASK-ALL-B', 'status TASK-ALL-A'],
       'a build that ends does not end the stream',
