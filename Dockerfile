@@ -30,6 +30,8 @@ COPY --from=build --chown=node:node /app/dist/apps dist/apps
 COPY --from=build --chown=node:node /app/dist/libs dist/libs
 # the published JSON Schemas: events are checked against them
 COPY --from=build --chown=node:node /app/docs/schemas docs/schemas
+# the dashboard's files (HTML, CSS and ES modules, served as they are)
+COPY --from=build --chown=node:node /app/apps/gateway/dashboard apps/gateway/dashboard
 # the role instructions of workflows (WORKFLOW_TEMPLATES_DIR overrides them)
 COPY --from=build --chown=node:node /app/apps/orchestrator/templates apps/orchestrator/templates
 COPY --from=build --chown=node:node /app/scripts/healthcheck.mjs scripts/healthcheck.mjs

@@ -36,5 +36,7 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },
+  // the dashboard runs in the browser
+  { files: ['apps/gateway/dashboard/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
   prettier,
 );

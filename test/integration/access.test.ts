@@ -33,6 +33,7 @@ const ROUTES: Record<string, { rule: Rule; path: string; body?: unknown }> = {
   'GET /readyz': { rule: 'public', path: '/readyz' },
   'GET /metrics': { rule: 'admin', path: '/metrics' },
   'GET /': { rule: 'public', path: '/' },
+  'GET /ui/:file': { rule: 'public', path: '/ui/app.js' },
   'POST /auth/session': { rule: 'token', path: '/auth/session' },
   'DELETE /auth/session': { rule: 'public', path: '/auth/session' },
   'GET /audit': { rule: 'admin', path: '/audit' },

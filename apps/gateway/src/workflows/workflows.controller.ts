@@ -108,7 +108,7 @@ export class WorkflowsController {
     return this.rpc.call('agents.list', {});
   }
 
-  /** Lasts until the orchestrators restart (AGENT_CONCURRENCY is the baseline). Admin only once access lands (issue 17). */
+  /** Lasts until the orchestrators restart (AGENT_CONCURRENCY is the baseline). Admin only (SPEC 4.3). */
   @Access.admin()
   @Put('agents/:role')
   @ApiDoc("Change a role's workers at once, on every orchestrator", {
