@@ -53,7 +53,9 @@ export class PipelineClient {
     const client = await SseClient.open(`${this.baseUrl}/builds/${buildId}/logs`);
     try {
       const text = () =>
-        client.events.map((e) => (JSON.parse(e.data) as Envelope<LogLinePayload>).payload.line);
+        client.events
+          .filter((e) => e.event === 'log')
+          .map((e) => (JSON.parse(e.data) as Envelope<LogLinePayload>).payload.line);
       await client.waitFor(() => until(text()), 20_000);
       return text();
     } finally {

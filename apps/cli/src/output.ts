@@ -35,3 +35,12 @@ export function captureOutput(): { output: Output; stdout: string[]; stderr: str
     },
   };
 }
+
+const COLOURS: Record<string, number> = { completed: 32, failed: 31, cancelled: 90, running: 36, queued: 33 };
+
+/** A state word, coloured on a terminal (never when NO_COLOR is set, nor in pipes and files). */
+export function paint(state: string, tty: boolean): string {
+  const colour = COLOURS[state];
+  if (!tty || !colour || process.env['NO_COLOR']) return state;
+  return `\u001b[${colour}m${state}\u001b[39m`;
+}

@@ -15,6 +15,15 @@ export function describeStatus(s: BuildStatusPayload): string {
     ].filter(Boolean);
     return `[${s.status} ${s.progress_pct}%] ${where.join(' · ')}`;
   }
+  if (s.build_type !== 'pipeline') {
+    // a GuardKit autobuild: waves of tasks, Player and Coach turns
+    const where = [
+      s.wave_total > 0 ? `wave ${s.wave}/${s.wave_total}` : '',
+      s.turn_max > 0 ? `turn ${s.turn}/${s.turn_max}` : '',
+      `${s.phase}${s.phase_status ? ` (${s.phase_status})` : ''}`,
+    ].filter(Boolean);
+    return `[${s.status} ${s.progress_pct}%] ${where.join(' · ')}`;
+  }
   const where = [
     s.wave_total > 0 ? `task ${s.wave}/${s.wave_total} ${s.task_id}` : '',
     s.turn_max > 0 ? `step ${s.turn}/${s.turn_max} ${s.phase}` : '',

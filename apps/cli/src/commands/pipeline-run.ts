@@ -11,6 +11,7 @@ export interface RunOptions {
   follow?: boolean;
   json?: boolean;
   url: string;
+  token?: string;
 }
 
 /**
@@ -18,7 +19,7 @@ export interface RunOptions {
  * output lines until it ends, and exits with the run's state (EXIT_BY_STATE).
  */
 export async function pipelineRun(file: string, options: RunOptions, out: Output): Promise<void> {
-  const gateway = new GatewayClient(options.url);
+  const gateway = new GatewayClient(options.url, options.token);
   const text = await readScript(file);
   const created = await gateway.call<PipelineCreated>('POST', '/pipelines', {
     script_text: text,

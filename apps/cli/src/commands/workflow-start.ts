@@ -12,6 +12,7 @@ export interface WorkflowStartOptions {
   follow?: boolean;
   json?: boolean;
   url: string;
+  token?: string;
 }
 
 /**
@@ -23,7 +24,7 @@ export async function workflowStart(
   options: WorkflowStartOptions,
   out: Output,
 ): Promise<void> {
-  const gateway = new GatewayClient(options.url);
+  const gateway = new GatewayClient(options.url, options.token);
   const hunters = options.hunters === undefined ? undefined : Number(options.hunters);
   if (hunters !== undefined && !Number.isInteger(hunters))
     throw new CliExit(2, `--hunters must be a whole number`);

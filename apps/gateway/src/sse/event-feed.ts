@@ -214,6 +214,10 @@ class FeedConnection {
       this.emit(next);
     }
     this.held = undefined;
+    // a stream of everything kept (logs) says where what was kept ends, so `logs` without -f can stop there
+    if (!this.finished && this.feed.kind.snapshotAll) {
+      this.sse.send(new SseFrame('caught-up', JSON.stringify({ last_event_id: this.watermark })));
+    }
     if (!this.finished && this.allEnded()) this.finish();
     // a client that joins a build already said to be quiet hears it too
     if (this.keys !== ALL_KEYS)
