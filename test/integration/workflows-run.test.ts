@@ -116,8 +116,8 @@ describe('workflows: seed 004`s roles as BullMQ flows, through the real services
     const logs = await SseClient.open(`${stack.baseUrl}/builds/${id}/logs`);
     await logs.waitFor(() => logs.events.some((e) => e.data.includes('reviewer: OK')), 20_000);
     const lines = logs.events
-        .filter((e) => e.event === 'log')
-        .map((e) => (JSON.parse(e.data) as Envelope<LogLinePayload>).payload);
+      .filter((e) => e.event === 'log')
+      .map((e) => (JSON.parse(e.data) as Envelope<LogLinePayload>).payload);
     logs.close();
     assert.ok(
       lines.some((l) => l.action_id === 'implementer' && l.line.startsWith('AGENT role=implementer')),
@@ -442,9 +442,10 @@ describe('workflows: seed 004`s roles as BullMQ flows, through the real services
   ): Promise<LogLinePayload[]> {
     const logs = await SseClient.open(`${stack.baseUrl}/builds/${id}/logs`);
     try {
-      const payloads = () => logs.events
-        .filter((e) => e.event === 'log')
-        .map((e) => (JSON.parse(e.data) as Envelope<LogLinePayload>).payload);
+      const payloads = () =>
+        logs.events
+          .filter((e) => e.event === 'log')
+          .map((e) => (JSON.parse(e.data) as Envelope<LogLinePayload>).payload);
       await logs.waitFor(() => until(payloads()), 20_000);
       return payloads();
     } finally {

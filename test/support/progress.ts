@@ -1,5 +1,5 @@
 import type { BuildStatusPayload, Envelope, IngestRejectedPayload } from '#contracts';
-import type { ProgressUpdate } from '#producers';
+import { ProgressFileWriter, type ProgressUpdate } from '#producers';
 
 /** A realistic GuardKit update for a task at a given turn. */
 export function progressUpdate(turn: number, overrides: Partial<ProgressUpdate> = {}): ProgressUpdate {
@@ -36,4 +36,37 @@ export function payloadOf(data: string): BuildStatusPayload {
 /** A stored `guardkit.ingest.rejected` message's payload. */
 export function rejectionOf(data: string): IngestRejectedPayload {
   return (JSON.parse(data) as Envelope<IngestRejectedPayload>).payload;
+}
+
+/**
+ * A GuardKit build played step by step into `root`, as GuardKit writes it: queued, then `steps` turns whose
+ * progress grows, then `final`. Resolves when the last update is written.
+ */
+export async function playBuild(
+  root: string,
+  buildId: string,
+  {
+    steps = 6,
+    stepMs = 300,
+    final = 'completed',
+  }: { steps?: number; stepMs?: number; final?: 'completed' | 'failed' | 'cancelled' } = {},
+): Promise<void> {
+  const writer = new ProgressFileWriter(root, buildId);
+  const shape = { wave_total: 1, turn_max: steps };
+  await writer.write(
+    progressUpdate(0, { ...shape, status: 'queued', phase: 'Queued', phase_status: 'pending' }),
+  );
+  for (let turn = 1; turn <= steps; turn++) {
+    await new Promise((r) => setTimeout(r, stepMs));
+    await writer.write(progressUpdate(turn, shape));
+  }
+  await new Promise((r) => setTimeout(r, stepMs));
+  await writer.write(
+    progressUpdate(steps, {
+      ...shape,
+      status: final,
+      phase: final === 'completed' ? 'Complete' : 'Stopped',
+      phase_status: final === 'completed' ? 'completed' : final,
+    }),
+  );
 }

@@ -14,7 +14,7 @@ export class Stack {
     readonly env: TestEnv,
     public orchestrator: INestApplicationContext | undefined,
     public ingestor: INestApplicationContext | undefined,
-    readonly gateway: NestExpressApplication,
+    public gateway: NestExpressApplication,
     readonly baseUrl: string,
   ) {}
 
@@ -26,6 +26,15 @@ export class Stack {
     const address = gateway.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
     return new Stack(env, orchestrator, ingestor, gateway, `http://127.0.0.1:${port}`);
+  }
+
+  /** Stops the gateway (its clients see the connection drop) and, after `awayMs`, starts it on the same port. */
+  async restartGateway(awayMs = 0): Promise<void> {
+    const port = Number(new URL(this.baseUrl).port);
+    await this.gateway.close();
+    if (awayMs > 0) await new Promise((r) => setTimeout(r, awayMs));
+    const settings = this.env.settings;
+    this.gateway = await createGateway({ ...settings, gateway: { ...settings.gateway, port } });
   }
 
   async restartIngestor(): Promise<void> {

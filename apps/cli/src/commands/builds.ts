@@ -18,7 +18,7 @@ export async function listBuilds(
   const query = new URLSearchParams();
   if (options.status) query.set('status', options.status);
   query.set('limit', options.limit ?? '20');
-  const page = await gateway.call<BuildPage>('GET', `/builds?${query}`);
+  const page = await gateway.call<BuildPage>('GET', `/builds?${query.toString()}`);
   if (options.json) return out.json(page);
   if (page.items.length === 0) return out.warn('no builds yet');
   const width = Math.max(...page.items.map((b) => b.build_id.length));
