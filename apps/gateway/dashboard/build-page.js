@@ -60,7 +60,7 @@ export function mountBuild(main, buildId) {
         { class: 'grid' },
         item('Status', [badge(p.status), store.isStale(view) ? [' ', badge('stale')] : null]),
         item('Kind', kind),
-        item('Phase', `${p.phase ?? ''}${p.phase_status ? ` (${p.phase_status})` : ''}`),
+        item('Phase', `${p.phase || '–'}${p.phase_status ? ` (${p.phase_status})` : ''}`),
         item(
           kind === 'pipeline' ? 'Task' : kind === 'workflow' ? 'Stage' : 'Wave',
           fraction(p.wave, p.wave_total),
@@ -121,7 +121,7 @@ export function mountBuild(main, buildId) {
       last_event_id: id ?? 0,
       stale: false,
     });
-    const phase = `${p.status} · ${p.phase ?? ''}${p.phase_status ? ` (${p.phase_status})` : ''}`;
+    const phase = `${p.status} · ${p.phase || '–'}${p.phase_status ? ` (${p.phase_status})` : ''}`;
     const where = [
       p.wave_total ? `${kindWord('wave')} ${p.wave}/${p.wave_total}` : '',
       p.turn_max ? `${kindWord('turn')} ${p.turn}/${p.turn_max}` : '',
@@ -162,19 +162,22 @@ export function mountBuild(main, buildId) {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(refreshDetails, 250);
   }
+  let catchingUp = 0;
   async function refreshDetails() {
-    if (kind === 'pipeline') {
-      try {
-        details.replaceChildren(pipelineView(await api(`/pipelines/${encodeURIComponent(buildId)}`)));
-      } catch (error) {
-        details.replaceChildren(h('p', { class: 'sub' }, `Pipeline details: ${explain(error)}`));
-      }
-    } else if (kind === 'workflow') {
-      try {
-        details.replaceChildren(workflowView(await api(`/workflows/${encodeURIComponent(buildId)}`)));
-      } catch (error) {
-        details.replaceChildren(h('p', { class: 'sub' }, `Workflow details: ${explain(error)}`));
-      }
+    if (kind !== 'pipeline' && kind !== 'workflow') return;
+    let state;
+    try {
+      const view = await api(`/${kind}s/${encodeURIComponent(buildId)}`);
+      state = view.state;
+      details.replaceChildren(kind === 'pipeline' ? pipelineView(view) : workflowView(view));
+    } catch (error) {
+      details.replaceChildren(h('p', { class: 'sub' }, `${kind} details: ${explain(error)}`));
+    }
+    // the status event can come before the run's own record is final: look again a few times, then stop
+    const status = store.builds.get(buildId)?.latest.status;
+    if (state && store.isTerminal(status) && !store.isTerminal(state) && catchingUp++ < 5) {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(refreshDetails, 1000);
     }
   }
 
@@ -226,6 +229,10 @@ function item(name, value) {
 
 /** Tests passed and files changed over time, as two lines. */
 function drawChart(el, points) {
+  if (!points.some((p) => p.tests || p.total || p.files)) {
+    el.replaceChildren(h('p', { class: 'muted' }, 'This build reports no tests or files.'));
+    return;
+  }
   if (points.length < 2) {
     el.replaceChildren(h('p', { class: 'muted' }, 'The chart draws once there are two events.'));
     return;

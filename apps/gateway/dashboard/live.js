@@ -42,6 +42,9 @@ export class LiveStream {
     this.source = source;
     source.onopen = () => {
       this.failures = 0;
+      // it answers again: say what else is back (NATS) rather than what was true while it was away
+      if (this.state === 'reconnecting') void checkReadiness();
+      setHealth('gateway', 'up');
       this.setState('live');
     };
     source.onerror = () => {
