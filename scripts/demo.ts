@@ -17,7 +17,8 @@ const url = `http://${settings.gateway.host}:${settings.gateway.port}`;
 
 process.stdout.write(
   `Playing GuardKit build ${taskId} into ${writer.path}\n\n` +
-    `  watch it:  curl -N ${url}/builds/${taskId}/events\n` +
+    `  watch it:  npx guardkit-stream watch ${taskId}${url === 'http://127.0.0.1:3000' ? '' : ` --url ${url}`}\n` +
+    `  or:        curl -N ${url}/builds/${taskId}/events\n` +
     `  or open:   ${url}/\n\n`,
 );
 

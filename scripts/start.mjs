@@ -71,7 +71,8 @@ async function announceWhenReady() {
   process.stdout.write(
     `\nguardkit-stream ready: dashboard at ${url}/ (Ctrl-C to stop)\n` +
       `  play a build:  npm run demo -- TASK-DEMO-001\n` +
-      `  watch it:      curl -N ${url}/builds/TASK-DEMO-001/events\n\n`,
+      `  watch it:      npx guardkit-stream watch TASK-DEMO-001${url === 'http://127.0.0.1:3000' ? '' : ` --url ${url}`}\n` +
+      `  or:            curl -N ${url}/builds/TASK-DEMO-001/events\n\n`,
   );
 }
 void announceWhenReady();
