@@ -6,7 +6,14 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { loadSettings } from '#platform';
-import { PipelineClient, playBuild, Stack, TestEnv } from '#test-support';
+import {
+  FAKE_WORKFLOW_AGENT,
+  PipelineClient,
+  playBuild,
+  Stack,
+  TestEnv,
+  WorkflowClient,
+} from '#test-support';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 import { createOrchestrator } from '../../apps/orchestrator/src/orchestrator.module.js';
 import { ARTIFACTS_DIR, launchBrowser } from '../support/browser.js';
@@ -25,7 +32,8 @@ describe('the dashboard in Chromium, against the real services', () => {
   const errors: string[] = [];
 
   before(async () => {
-    env = await TestEnv.create({ SSE_HEARTBEAT_MS: '1000' });
+    // workflows run the scripted stand-in agent (examples/workflows/fake-agent.mjs; the real codex CLI is not here)
+    env = await TestEnv.create({ SSE_HEARTBEAT_MS: '1000', AGENT_COMMAND: `node ${FAKE_WORKFLOW_AGENT}` });
     stack = await Stack.start(env);
     browser = await launchBrowser();
   });
@@ -155,6 +163,21 @@ describe('the dashboard in Chromium, against the real services', () => {
       .locator('.badge.completed')
       .waitFor({ timeout: 10_000 });
     await shot('pipeline');
+  });
+
+  it('a workflow`s page shows its roles round by round, their answers, and its diff', async () => {
+    const client = new WorkflowClient(stack.baseUrl, env);
+    const id = await client.start({ description: 'Add a greeting', cwd: await client.repository() });
+    await open(`#/builds/${id}`);
+    const reviewer = page.locator('section tr', { hasText: 'reviewer' });
+    await reviewer.locator('.badge.succeeded').waitFor({ timeout: 30_000 });
+    assert.ok(
+      (await page.locator('section tr', { hasText: 'analyst-1' }).textContent())!.includes('succeeded'),
+    );
+    await page.getByRole('button', { name: 'r1.diff' }).click();
+    await page.locator('pre.artifact .add').first().waitFor();
+    assert.match((await page.locator('pre.artifact').last().textContent())!, /^diff --git/m);
+    await shot('workflow');
   });
 
   it('posts to the outbox and wakes an agent from the page; both show up live', async () => {
