@@ -30,6 +30,7 @@ describe('the dashboard in Chromium, against the real services', () => {
   let browser: Browser;
   let page: Page;
   const errors: string[] = [];
+  let pipelineRun = '';
 
   before(async () => {
     // workflows run the scripted stand-in agent (examples/workflows/fake-agent.mjs; the real codex CLI is not here)
@@ -145,6 +146,7 @@ describe('the dashboard in Chromium, against the real services', () => {
       'AUTOAPPDEV_PIPELINE 1\nTASK {"id":"t","title":"Count"}\nSTEP {"id":"s","title":"Say","block":"work"}\n' +
       'ACTION {"id":"a","kind":"run","params":{"cmd":"for i in 1 2 3 4 5 6 7 8; do echo line-$i; sleep 0.4; done"}}\n';
     const runId = await client.start({ script_text: script, cwd: await client.workspace() });
+    pipelineRun = runId;
     await open(`#/builds/${runId}`);
     const logs = page.locator('pre.logs');
     await logs.getByText('line-2').waitFor({ timeout: 15_000 });
@@ -272,7 +274,7 @@ describe('the dashboard in Chromium, against the real services', () => {
       await page.getByLabel('Token').fill('not-a-token');
       await dialog.getByRole('button', { name: 'Sign in' }).click();
       await page.locator('#sign-in-error', { hasText: /./ }).waitFor();
-      const jwt = await new SignJWT({ gk: { builds: ['TASK-UI-*'] } })
+      const jwt = await new SignJWT({ gk: { builds: ['TASK-UI-*', 'run-*'] } })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('dashboard-test')
         .setExpirationTime('10m')
@@ -295,6 +297,13 @@ describe('the dashboard in Chromium, against the real services', () => {
       );
       assert.equal(await page.evaluate(() => document.cookie), '', 'the page cannot read it');
       await shot('signed-in');
+      // a build it may read but not control: no commands
+      await page.goto(`${base}/#/builds/${pipelineRun}`);
+      await page
+        .getByText('This token may watch this build but not control it.')
+        .waitFor({ timeout: 10_000 });
+      assert.equal(await page.getByRole('button', { name: 'Retry' }).count(), 0);
+      await page.locator('pre.logs', { hasText: 'line-8' }).waitFor();
     } finally {
       await keyed.close();
     }

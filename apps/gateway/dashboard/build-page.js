@@ -78,12 +78,20 @@ export function mountBuild(main, buildId) {
   }
 
   let controlsFor = '';
+  // the commands show only to a token that may run them (the gateway said 403 to the run's own view or a command)
+  let mayRun = true;
+  function refused() {
+    mayRun = false;
+    controlsFor = '';
+    controls.replaceChildren();
+    controlNote.textContent = 'This token may watch this build but not control it.';
+  }
   function showControls(state) {
     // drawn again only when they change, so a focused button keeps its focus
     if (controlsFor === `${kind} ${state}`) return;
     controlsFor = `${kind} ${state}`;
     const commands = COMMANDS[kind];
-    if (!commands) return controls.replaceChildren();
+    if (!commands || !mayRun) return controls.replaceChildren();
     controls.replaceChildren(
       ...Object.entries(commands).map(([command, states]) =>
         h(
@@ -108,7 +116,8 @@ export function mountBuild(main, buildId) {
       if (command === 'retry' && statuses.closed) statuses = follow(); // it starts again under the same id
       refreshSoon();
     } catch (error) {
-      controlNote.textContent = explain(error);
+      if (error.status === 403) refused();
+      else controlNote.textContent = explain(error);
     }
   }
 
@@ -171,6 +180,7 @@ export function mountBuild(main, buildId) {
       state = view.state;
       details.replaceChildren(kind === 'pipeline' ? pipelineView(view) : workflowView(view));
     } catch (error) {
+      if (error.status === 403) refused();
       details.replaceChildren(h('p', { class: 'sub' }, `${kind} details: ${explain(error)}`));
     }
     // the status event can come before the run's own record is final: look again a few times, then stop
