@@ -135,6 +135,18 @@ describe('the guardkit-stream CLI in a real terminal (tmux) and as a script, aga
     assert.match(frames.at(-1)!, /TASK-CLI-F: failed/);
   });
 
+  it('watch: Ctrl-C stops it with exit 130', async () => {
+    const frames = await inTerminal(
+      'watch-interrupted',
+      ['watch', 'TASK-CLI-NEVER'],
+      /TASK-CLI-NEVER \|/,
+      async () => {
+        await tmux.run('send-keys', '-t', 'watch-interrupted', 'C-c');
+      },
+    );
+    assert.match(frames.at(-1)!, /EXIT=130/, frames.at(-1));
+  });
+
   it('watch --json, builds --json: every line parses; the last says how the watch ended', async () => {
     const watching = cli(['watch', 'TASK-CLI-J', '--json'], cliEnv);
     // the CLI connects before the build starts: an unknown id streams and waits (SPEC 4.2)
