@@ -114,6 +114,11 @@ export function mountBuilds(main) {
     note.textContent = store.loadError
       ? `The list could not be loaded: ${explain(store.loadError)}`
       : `${shown} of ${ordered.length} builds shown; new builds and changes appear as they happen.`;
+    // an id not among the builds loaded (an older one, or one not started yet): its page can still be opened
+    const id = search.value.trim();
+    if (shown === 0 && /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)) {
+      note.append(' ', h('a', { href: `#/builds/${encodeURIComponent(id)}` }, `Open build ${id}`));
+    }
     more.hidden = !store.nextCursor;
   }
 
