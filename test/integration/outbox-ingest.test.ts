@@ -261,6 +261,42 @@ describe('AutoAppDev outbox bridge (ingestor and NATS)', () => {
     await until(async () => ((await readdir(join(outbox, 'processed'))).includes(name) ? true : undefined));
     assert.equal((await stored()).length, before, 'not published a second time');
   });
+  it('after a crash that left a gap (a file of a window not stored, later ones stored), publishes only the gap', async () => {
+    await ingestor!.close();
+    ingestor = undefined;
+    const { createHash } = await import('node:crypto');
+    const { nc } = await env.nats();
+    const names = ['1800000000701_pipeline.md', '1800000000702_pipeline.md', '1800000000703_pipeline.md'];
+    for (const name of names) await drop(outbox, name, `gap ${name}`);
+    // what a failed publish in the middle of a window and then a kill -9 leave: the first and the third on the
+    // stream, the second not, all three still in the folder
+    for (const name of [names[0], names[2]]) {
+      const h = headers();
+      h.set(OUTBOX_FILE_HEADER, `${name}:${createHash('sha256').update(`gap ${name}`).digest('hex')}`);
+      const payload: OutboxMessagePayload = {
+        source: 'local',
+        role: 'pipeline',
+        content: `gap ${name}`,
+        truncated: false,
+      };
+      await jetstream(nc).publish(
+        env.subjects.outbox('local', 'pipeline'),
+        JSON.stringify(createEnvelope({ source_id: 'test', event_type: 'outbox_message', payload })),
+        { headers: h },
+      );
+    }
+    ingestor = await createIngestor(logs.into(env.settings));
+    await until(async () => {
+      const moved = await readdir(join(outbox, 'processed'));
+      return names.every((n) => moved.includes(n)) ? true : undefined;
+    });
+    const contents = (await stored()).map((m) => m.content).filter((c) => c.startsWith('gap '));
+    assert.deepEqual(
+      contents,
+      [`gap ${names[0]}`, `gap ${names[2]}`, `gap ${names[1]}`],
+      'the gap once, nothing twice',
+    );
+  });
 });
 
 describe('outbox bridge with OUTBOX_AFTER_INGEST=delete', () => {

@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createEnvelope, GuardkitError, OUTBOX_ROLES, type OutboxMessagePayload } from '#contracts';
+import type { StoredMsg } from '@nats-io/jetstream';
 import { Bus, EventPublisher } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
@@ -22,8 +23,18 @@ export const OUTBOX_FILE_HEADER = 'Guardkit-Outbox-File';
 
 type Source = Settings['ingest']['outboxSources'][number];
 
-/** How many published files may wait for their move at once (and so how far the crash check looks). */
+/** How many published files may wait for their move at once. */
 const MAX_MOVING = 32;
+/**
+ * Publishes in flight at once per source: the next files go out while the earlier acknowledgements come back,
+ * and nats.js writes them to the socket together (one write per publish cost the burst a third of its CPU).
+ */
+export const OUTBOX_PUBLISH_WINDOW = 16;
+/**
+ * How many of the newest messages of each of a source's subjects the crash check reads: every file published
+ * and not yet moved (in flight, or waiting for its move) is among them.
+ */
+const RECENT_MESSAGES = 2 * (MAX_MOVING + OUTBOX_PUBLISH_WINDOW);
 /**
  * An empty file this fresh may be a writer's first step (`echo text > 1_pipeline.md` creates the name, then
  * writes): it is read again once it is this old, and only then taken as empty.
@@ -40,11 +51,13 @@ class NotSettled {
  * A file is published with a Nats-Msg-Id, and moved to `processed/` (or deleted) only after the stream
  * acknowledged it. Refused files go to `rejected/` with a `.reason.json` and a `guardkit.ingest.rejected` event.
  *
- * Crash safety: files are published one at a time, in order, each after the previous one was acknowledged,
- * so whatever is on the stream but still in the folder after a crash is a prefix of the sorted files. Each
- * message carries its file's name and content hash in a header; after a start, the last message of each of
- * the source's subjects marks how far that prefix goes, and those files are moved without a second publish.
- * That is what lets moves run behind the publishes (bounded), off the critical path.
+ * Crash safety: files are published in order, up to OUTBOX_PUBLISH_WINDOW in flight, and moved behind (at most
+ * MAX_MOVING at once), so a crash can leave published files in the folder. Each message carries its file's
+ * name and content hash in a header; after a start, or after a publish failed, the newest messages of the
+ * source's subjects are read and every file found there is moved without a second publish (`recover`). The
+ * check is by file, not by position: a publish that fails while later ones of its window are stored leaves a
+ * gap, and that file is published again, after them (the one case where the stream's order differs from the
+ * files'; it is logged).
  */
 @Injectable()
 export class OutboxIngestor {
@@ -103,25 +116,36 @@ export class OutboxIngestor {
     // Reading has no side effects: a file the crash check read is not read again.
     const prepared: (Prepared | undefined)[] = [];
     const ready = (i: number): Prepared => (prepared[i] ??= this.prepare(dir, files[i]));
+    const window = new PublishWindow(OUTBOX_PUBLISH_WINDOW);
     try {
-      let next = 0;
+      let done = new Set<number>();
       if (!this.recovered.has(source.name)) {
-        next = await this.recover(source, dir, files, ready);
+        done = await this.recover(source, dir, files, ready);
         this.recovered.add(source.name);
       }
-      for (let i = next; i < files.length; i++) {
+      for (let i = 0; i < files.length; i++) {
+        if (done.has(i)) continue;
         const file = ready(i);
         prepared[i] = undefined;
-        const outcome = await this.commit(source, dir, files[i], file);
+        const outcome = await this.commit(source, dir, files[i], file, window, i);
         if (outcome instanceof NotSettled) {
           // order is kept: nothing after it goes first; look again once it may have settled
+          await window.settle();
           setTimeout(() => void this.schedule(source.name), outcome.waitMs).unref();
           return;
         }
       }
+      await window.settle();
     } catch (error) {
-      // A publish that failed may still have been stored (its acknowledgement was lost): the next drain
-      // looks at the stream first, so the file is moved on, not published again after the duplicate window.
+      // A publish that failed may still have been stored (its acknowledgement was lost), and later ones of its
+      // window may have been: the next drain looks at the stream first, so each file is published once.
+      await window.settled();
+      if (window.storedAfterFailure) {
+        this.logger.warn(
+          { source: source.name, file: files[window.firstFailed!].name },
+          'a publish failed while later files of its window were stored: it is published again after them',
+        );
+      }
       this.recovered.delete(source.name);
       throw error;
     } finally {
@@ -130,41 +154,62 @@ export class OutboxIngestor {
   }
 
   /**
-   * After a start: the files already on the stream (a crash came between their publish and their move) are the
-   * prefix of the sorted files up to the furthest one whose marker is the last message of its subject.
-   * They are moved without a second publish. Returns the index of the first file still to publish.
+   * After a start or a failed publish: the files already on the stream (a crash or a failure came between
+   * their publish and their move) are found among the newest messages of the source's subjects, by the name
+   * and hash each message carries, and moved without a second publish. Returns the indexes of those files.
    */
   private async recover(
     source: Source,
     dir: string,
     files: OutboxFileName[],
     ready: (i: number) => Prepared,
-  ): Promise<number> {
-    const stream = this.bus.subjects.streamName('outbox');
-    const lastMarkers = new Set<string>();
+  ): Promise<Set<number>> {
+    const markers = new Set<string>();
     for (const role of OUTBOX_ROLES) {
-      const last = await this.bus.jsm.direct.getMessage(stream, {
-        last_by_subj: this.bus.subjects.outbox(source.name, role),
-      });
-      const marker = last?.header.get(OUTBOX_FILE_HEADER);
-      if (marker) lastMarkers.add(marker);
-    }
-    let published = -1;
-    for (let i = 0; i < Math.min(files.length, MAX_MOVING + 1) && lastMarkers.size > 0; i++) {
-      const file = ready(i);
-      if (file.kind === 'read' && lastMarkers.has(`${files[i].name}:${file.hash}`)) published = i;
-    }
-    if (published >= 0) {
-      this.logger.warn(
-        { source: source.name, files: published + 1 },
-        'outbox files were published before a restart; moving them on',
-      );
-      for (let i = 0; i <= published; i++) {
-        const name = files[i].name;
-        await this.finish(dir, name, join(dir, name));
+      for (const message of await this.newestOf(
+        this.bus.subjects.outbox(source.name, role),
+        RECENT_MESSAGES,
+      )) {
+        const marker = message.header.get(OUTBOX_FILE_HEADER);
+        if (marker) markers.add(marker);
       }
     }
-    return published + 1;
+    const published = new Set<number>();
+    if (markers.size === 0) return published;
+    for (let i = 0; i < Math.min(files.length, RECENT_MESSAGES); i++) {
+      const file = ready(i);
+      if (file.kind === 'read' && markers.has(`${files[i].name}:${file.hash}`)) published.add(i);
+    }
+    if (published.size > 0) {
+      this.logger.warn(
+        { source: source.name, files: published.size },
+        'outbox files were published before a restart or a failed publish; moving them on',
+      );
+      for (const i of published) await this.finish(dir, files[i].name, join(dir, files[i].name));
+    }
+    return published;
+  }
+
+  /**
+   * The newest `count` messages of a subject, oldest first, by direct get (no consumer is left behind): from
+   * the subject's last message, a range that grows fourfold until it holds `count` of them or the whole stream.
+   */
+  private async newestOf(subject: string, count: number): Promise<StoredMsg[]> {
+    const stream = this.bus.subjects.streamName('outbox');
+    const direct = this.bus.jsm.direct;
+    const last = await direct.getMessage(stream, { last_by_subj: subject });
+    if (!last) return [];
+    for (let span = count; ; span *= 4) {
+      const from = Math.max(1, last.seq - span);
+      const found: StoredMsg[] = [];
+      for (let seq = from; seq <= last.seq;) {
+        const message = await direct.getMessage(stream, { seq, next_by_subj: subject });
+        if (!message || message.seq > last.seq) break;
+        found.push(message);
+        seq = message.seq + 1;
+      }
+      if (found.length >= count || from === 1) return found.slice(-count);
+    }
   }
 
   /** Nothing is published unless the file can be moved afterwards: a message must not be stored twice. */
@@ -192,12 +237,17 @@ export class OutboxIngestor {
     return readOutboxFile(join(dir, file.name), this.settings.ingest.outboxMaxChars);
   }
 
-  /** Publishes one prepared file (unless it already was) and moves it on; or refuses it. */
+  /**
+   * Publishes one prepared file (unless it already was), into the window, and moves it on once acknowledged;
+   * or refuses it. Resolves once the publish is sent (and the window has room), not when it is acknowledged.
+   */
   private async commit(
     source: Source,
     dir: string,
     file: OutboxFileName,
     ready: Prepared,
+    window: PublishWindow,
+    index: number,
   ): Promise<NotSettled | undefined> {
     const path = join(dir, file.name);
     switch (ready.kind) {
@@ -233,19 +283,23 @@ export class OutboxIngestor {
     const fileTs = isoFromNs(file.tsNs);
     if (fileTs) payload.file_ts = fileTs;
     const messageId = `outbox-${source.name}-${file.name}-${ready.hash.slice(0, 16)}`;
-    await this.publisher.publish(
-      subject,
-      createEnvelope({
-        message_id: messageId,
-        source_id: INGESTOR_SOURCE_ID,
-        event_type: 'outbox_message',
-        payload,
-      }),
-      { msgId: messageId, headers: { [OUTBOX_FILE_HEADER]: marker } },
-    );
-    this.publishedNotMoved.set(path, marker);
-    this.metrics.published('outbox', ready.mtimeMs);
-    await this.finishBehind(dir, file.name, path);
+    const published = this.publisher
+      .publish(
+        subject,
+        createEnvelope({
+          message_id: messageId,
+          source_id: INGESTOR_SOURCE_ID,
+          event_type: 'outbox_message',
+          payload,
+        }),
+        { msgId: messageId, headers: { [OUTBOX_FILE_HEADER]: marker } },
+      )
+      .then(() => {
+        this.publishedNotMoved.set(path, marker);
+        this.metrics.published('outbox', ready.mtimeMs);
+        return this.finishBehind(dir, file.name, path);
+      });
+    await window.add(index, published);
     return undefined;
   }
 
@@ -300,5 +354,50 @@ function freeName(dir: string, name: string): string {
   for (let n = 0; ; n++) {
     const candidate = join(dir, n === 0 ? name : `${stem}-${n}${ext}`);
     if (!lstatSync(candidate, { throwIfNoEntry: false })) return candidate;
+  }
+}
+
+/**
+ * The publishes of one drain in flight, at most `size` at once, in the order they were sent. The first failure
+ * stops the drain: `add` and `settle` throw it once every publish in flight has settled, so the crash check
+ * that follows sees what they stored.
+ */
+export class PublishWindow {
+  private readonly inFlight: Promise<void>[] = [];
+  private failure?: { error: unknown };
+  /** The index of the first file whose publish failed; and whether a later one was stored all the same. */
+  firstFailed?: number;
+  storedAfterFailure = false;
+  private lastStored = -1;
+
+  constructor(private readonly size: number) {}
+
+  async add(index: number, publish: Promise<unknown>): Promise<void> {
+    this.inFlight.push(
+      publish.then(
+        () => {
+          this.lastStored = Math.max(this.lastStored, index);
+          if (this.firstFailed !== undefined && index > this.firstFailed) this.storedAfterFailure = true;
+        },
+        (error: unknown) => {
+          this.failure ??= { error };
+          if (this.firstFailed === undefined || index < this.firstFailed) this.firstFailed = index;
+          if (this.lastStored > index) this.storedAfterFailure = true;
+        },
+      ),
+    );
+    while (this.inFlight.length >= this.size && !this.failure) await this.inFlight.shift();
+    if (this.failure) await this.settle();
+  }
+
+  /** Waits for every publish in flight; throws the first failure. */
+  async settle(): Promise<void> {
+    await this.settled();
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for every publish in flight, whatever became of them. */
+  async settled(): Promise<void> {
+    while (this.inFlight.length > 0) await Promise.all(this.inFlight.splice(0));
   }
 }
