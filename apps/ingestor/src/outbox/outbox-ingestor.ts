@@ -125,15 +125,18 @@ export class OutboxIngestor {
       }
       for (let i = 0; i < files.length; i++) {
         if (done.has(i)) continue;
+        // a full window waits until half of it is free: the publishes that follow go out in one write
+        if (!window.hasRoom) await window.room();
         const file = ready(i);
         prepared[i] = undefined;
-        const outcome = await this.commit(source, dir, files[i], file, window, i);
-        if (outcome instanceof NotSettled) {
+        const step = this.commit(source, dir, files[i], file, window, i);
+        if (step instanceof NotSettled) {
           // order is kept: nothing after it goes first; look again once it may have settled
           await window.settle();
-          setTimeout(() => void this.schedule(source.name), outcome.waitMs).unref();
+          setTimeout(() => void this.schedule(source.name), step.waitMs).unref();
           return;
         }
+        if (step) await step;
       }
       await window.settle();
     } catch (error) {
@@ -238,39 +241,35 @@ export class OutboxIngestor {
   }
 
   /**
-   * Publishes one prepared file (unless it already was), into the window, and moves it on once acknowledged;
-   * or refuses it. Resolves once the publish is sent (and the window has room), not when it is acknowledged.
+   * One prepared file: published into the window at once (synchronously, so publishes issued together are
+   * written together) and moved on once acknowledged; or a step to await (refused, empty, published before);
+   * or NotSettled.
    */
-  private async commit(
+  private commit(
     source: Source,
     dir: string,
     file: OutboxFileName,
     ready: Prepared,
     window: PublishWindow,
     index: number,
-  ): Promise<NotSettled | undefined> {
+  ): NotSettled | Promise<void> | undefined {
     const path = join(dir, file.name);
     switch (ready.kind) {
       case 'gone':
         return; // vanished between the listing and the read
       case 'refused':
-        await this.reject(source, dir, file.name, ready.reason, ready.problems);
-        return;
+        return this.reject(source, dir, file.name, ready.reason, ready.problems);
       case 'read':
         break;
     }
     const marker = `${file.name}:${ready.hash}`;
-    if (this.publishedNotMoved.get(path) === marker) {
-      await this.finish(dir, file.name, path);
-      return;
-    }
+    if (this.publishedNotMoved.get(path) === marker) return this.finish(dir, file.name, path);
     if (ready.content === '') {
       const age = Date.now() - ready.mtimeMs;
       if (age < OUTBOX_SETTLE_MS) return new NotSettled(OUTBOX_SETTLE_MS - age + 10);
       this.logger.log({ source: source.name, file: file.name }, 'empty outbox file: nothing to publish');
       this.metrics.taken('outbox', 'empty');
-      await this.finish(dir, file.name, path);
-      return undefined;
+      return this.finish(dir, file.name, path);
     }
     const subject = this.bus.subjects.outbox(source.name, file.role);
     const payload: OutboxMessagePayload = {
@@ -299,7 +298,7 @@ export class OutboxIngestor {
         this.metrics.published('outbox', ready.mtimeMs);
         return this.finishBehind(dir, file.name, path);
       });
-    await window.add(index, published);
+    window.send(index, published);
     return undefined;
   }
 
@@ -359,7 +358,7 @@ function freeName(dir: string, name: string): string {
 
 /**
  * The publishes of one drain in flight, at most `size` at once, in the order they were sent. The first failure
- * stops the drain: `add` and `settle` throw it once every publish in flight has settled, so the crash check
+ * stops the drain: `room` and `settle` throw it once every publish in flight has settled, so the crash check
  * that follows sees what they stored.
  */
 export class PublishWindow {
@@ -372,7 +371,18 @@ export class PublishWindow {
 
   constructor(private readonly size: number) {}
 
-  async add(index: number, publish: Promise<unknown>): Promise<void> {
+  /** Another publish may be sent now. */
+  get hasRoom(): boolean {
+    return this.inFlight.length < this.size && !this.failure;
+  }
+
+  /** Waits until half the window is free (the next publishes then go out together); throws a failure. */
+  async room(): Promise<void> {
+    while (this.inFlight.length > this.size / 2 && !this.failure) await this.inFlight.shift();
+    if (this.failure) await this.settle();
+  }
+
+  send(index: number, publish: Promise<unknown>): void {
     this.inFlight.push(
       publish.then(
         () => {
@@ -386,8 +396,6 @@ export class PublishWindow {
         },
       ),
     );
-    while (this.inFlight.length >= this.size && !this.failure) await this.inFlight.shift();
-    if (this.failure) await this.settle();
   }
 
   /** Waits for every publish in flight; throws the first failure. */

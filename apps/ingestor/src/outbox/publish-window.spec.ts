@@ -10,33 +10,40 @@ function pending() {
 }
 
 describe('PublishWindow', () => {
-  it('lets `size` publishes fly at once: the next add waits for the oldest', async () => {
-    const window = new PublishWindow(2);
-    const [a, b] = [pending(), pending()];
-    await window.add(0, a.promise);
-    let added = false;
-    const third = window.add(1, b.promise).then(() => (added = true));
+  it('holds `size` publishes; once full, room comes when half of it is free', async () => {
+    const window = new PublishWindow(4);
+    const publishes = [pending(), pending(), pending(), pending()];
+    for (const [i, p] of publishes.entries()) {
+      assert.equal(window.hasRoom, true);
+      window.send(i, p.promise);
+    }
+    assert.equal(window.hasRoom, false, 'full');
+    let room = false;
+    const waiting = window.room().then(() => (room = true));
+    publishes[0].ok();
     await new Promise((r) => setImmediate(r));
-    assert.equal(added, false, 'full: waits');
-    a.ok();
-    await third;
-    assert.equal(added, true);
-    b.ok();
+    assert.equal(room, false, 'one free is not half');
+    publishes[1].ok();
+    await waiting;
+    assert.equal(room, true);
+    publishes[2].ok();
+    publishes[3].ok();
     await window.settle();
   });
 
   it('a failure stops the drain once every publish in flight settled, and says whether a later one was stored', async () => {
     const window = new PublishWindow(4);
     const [a, b, c] = [pending(), pending(), pending()];
-    await window.add(0, a.promise);
-    await window.add(1, b.promise);
-    await window.add(2, c.promise);
+    window.send(0, a.promise);
+    window.send(1, b.promise);
+    window.send(2, c.promise);
     b.fail(new Error('refused'));
     c.ok();
     let settledAll = false;
     const settling = window.settle().finally(() => (settledAll = true));
     await new Promise((r) => setImmediate(r));
     assert.equal(settledAll, false, 'the first is still in flight');
+    assert.equal(window.hasRoom, false, 'nothing more is sent after a failure');
     a.ok();
     await assert.rejects(settling, /refused/);
     assert.equal(window.firstFailed, 1);
@@ -46,8 +53,8 @@ describe('PublishWindow', () => {
   it('a failure of the last one sent: nothing stored after it', async () => {
     const window = new PublishWindow(4);
     const [a, b] = [pending(), pending()];
-    await window.add(0, a.promise);
-    await window.add(1, b.promise);
+    window.send(0, a.promise);
+    window.send(1, b.promise);
     a.ok();
     b.fail(new Error('timeout'));
     await assert.rejects(window.settle(), /timeout/);
