@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadSettings } from '#platform';
-import { eventually, PipelineClient, playBuild, Stack, TestEnv, TmuxServer } from '#test-support';
+import { eventually, PipelineClient, playBuild, playDemo, Stack, TestEnv, TmuxServer } from '#test-support';
 import { createGateway } from '../../apps/gateway/src/gateway.module.js';
 import { GatewayMetrics } from '../../apps/gateway/src/metrics/metrics.js';
 import { captureOutput } from '../../apps/cli/src/output.js';
@@ -98,7 +98,7 @@ describe('the guardkit-stream CLI in a real terminal (tmux) and as a script, aga
       /TASK-CLI-B \|/,
       async (pane) => {
         const a = playBuild(env.root, 'TASK-CLI-A', { steps: 20, stepMs: 250 });
-        const b = playBuild(env.root, 'TASK-CLI-B', { steps: 4, stepMs: 300 });
+        const b = playDemo(env.processEnv(), 'TASK-CLI-B', 150); // `npm run demo` itself
         // mid-build, the gateway goes away and comes back on the same port
         await eventually(() => (/TASK-CLI-A \|[^|]*\|\s*[1-9]\d?%/.test(pane()) ? true : undefined));
         await stack.restartGateway(600);

@@ -10,6 +10,7 @@ import {
   FAKE_WORKFLOW_AGENT,
   PipelineClient,
   playBuild,
+  playDemo,
   Stack,
   TestEnv,
   WorkflowClient,
@@ -81,11 +82,11 @@ describe('the dashboard in Chromium, against the real services', () => {
   const recorded = (name: string) =>
     page.evaluate((n) => (window as unknown as Record<string, string[]>)[n], name);
 
-  it('a build`s bar moves from 0 to 100 and the list shows completed, without a reload', async () => {
+  it('the demo build`s bar moves from 0 to 100 and the list shows completed, without a reload', async () => {
     await open();
     await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'the same page'));
     await record('bar', 'tr[data-build="TASK-UI-1"] [role=progressbar]', 'aria-valuenow');
-    await playBuild(env.root, 'TASK-UI-1', { steps: 6, stepMs: 300 });
+    await playDemo(env.processEnv(), 'TASK-UI-1', 150); // `npm run demo` itself
     await page.locator('tr[data-build="TASK-UI-1"][data-status="completed"]').waitFor({ timeout: 10_000 });
     const bar = (await recorded('bar')).map(Number);
     assert.equal(bar[0], 0, `it started at 0: ${bar.join(',')}`);

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { BuildStatusPayload, Envelope, IngestRejectedPayload } from '#contracts';
 import { ProgressFileWriter, type ProgressUpdate } from '#producers';
 
@@ -69,4 +71,19 @@ export async function playBuild(
       phase_status: final === 'completed' ? 'completed' : final,
     }),
   );
+}
+
+/**
+ * `npm run demo` itself (dist/scripts/demo.js) as a process, playing a GuardKit build under `buildId` into the
+ * test's progress root, `stepMs` between updates (21 updates). Resolves when it has written its last one.
+ */
+export function playDemo(env: NodeJS.ProcessEnv, buildId: string, stepMs = 100): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [fileURLToPath(new URL('../../scripts/demo.js', import.meta.url)), buildId],
+      { env: { ...env, DEMO_STEP_MS: String(stepMs) } },
+      (error, _stdout, stderr) => (error ? reject(new Error(`the demo failed: ${stderr}`)) : resolve()),
+    );
+  });
 }

@@ -21,22 +21,28 @@ function changed(buildId, isNew) {
   for (const listener of listeners) listener(buildId, isNew);
 }
 
-/** Takes a build as the list or a stream tells it; an older view than the one held is ignored. */
-export function remember(view) {
+/**
+ * Takes a build as the list or a stream tells it; an older view than the one held is ignored, unless it comes
+ * with a `reset` (the stream was made anew, and its ids started again).
+ */
+export function remember(view, reset = false) {
   const held = builds.get(view.build_id);
-  if (held && held.last_event_id >= view.last_event_id) return;
+  if (held && held.last_event_id >= view.last_event_id && !reset) return;
   builds.set(view.build_id, view);
   changed(view.build_id, !held);
 }
 
-function fromEvent(envelope, id) {
-  remember({
-    build_id: envelope.payload.build_id,
-    latest: envelope.payload,
-    received_at: envelope.timestamp,
-    last_event_id: id ?? 0,
-    stale: false,
-  });
+function fromEvent(envelope, id, reset) {
+  remember(
+    {
+      build_id: envelope.payload.build_id,
+      latest: envelope.payload,
+      received_at: envelope.timestamp,
+      last_event_id: id ?? 0,
+      stale: false,
+    },
+    reset,
+  );
 }
 
 /**
@@ -46,7 +52,7 @@ function fromEvent(envelope, id) {
 export async function start() {
   if (!stream) {
     stream = new LiveStream('/events?builds=*', ['status', 'reset'], (name, envelope, id) => {
-      fromEvent(envelope, id);
+      fromEvent(envelope, id, name === 'reset');
       if (name === 'reset') void loadPage(); // it missed some: the list says where each build stands
     });
   }
