@@ -69,15 +69,31 @@ export class ServiceProcess {
 }
 
 /** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports this process handed out: never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port for a server a test starts, below the kernel's ephemeral range (32768–60999 here): a port
+ * from `listen(0)` is in that range, where an outgoing connection (to NATS, Redis, PostgreSQL) can take it
+ * between this check and the server's own listen, which made a cluster test fail with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    // every address, as the services bind (a port taken on any address is refused here too)
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
   });
 }
 
