@@ -1,19 +1,11 @@
 // A build's page: where it stands, its timeline, its metrics over time, its live output, and for pipelines and
 // workflows their own view (roles, rounds, artifacts) with the commands the token may use.
 import { api, explain } from './api.js';
+import { commands } from './config.js';
 import { badge, cells, duration, fraction, h, progressBar, table, timeOf } from './dom.js';
 import { LiveStream } from './live.js';
 import * as store from './store.js';
 
-const COMMANDS = {
-  pipeline: {
-    pause: ['queued', 'running'],
-    resume: ['paused'],
-    cancel: ['queued', 'running', 'paused'],
-    retry: ['failed', 'cancelled'],
-  },
-  workflow: { cancel: ['queued', 'running'], retry: ['failed', 'cancelled'] },
-};
 const MAX_LOG_LINES = 10_000;
 
 export function mountBuild(main, buildId) {
@@ -90,10 +82,10 @@ export function mountBuild(main, buildId) {
     // drawn again only when they change, so a focused button keeps its focus
     if (controlsFor === `${kind} ${state}`) return;
     controlsFor = `${kind} ${state}`;
-    const commands = COMMANDS[kind];
-    if (!commands || !mayRun) return controls.replaceChildren();
+    const ofKind = commands[kind];
+    if (!ofKind || !mayRun) return controls.replaceChildren();
     controls.replaceChildren(
-      ...Object.entries(commands).map(([command, states]) =>
+      ...Object.entries(ofKind).map(([command, states]) =>
         h(
           'button',
           {

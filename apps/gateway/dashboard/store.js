@@ -1,10 +1,8 @@
 // Every build the page knows, kept current by one stream of every build (/events?builds=*), shared by the
 // list and the build pages.
 import { api } from './api.js';
+import { staleMinutes, terminalStatuses } from './config.js';
 import { LiveStream } from './live.js';
-
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
-const staleMinutes = Number(document.querySelector('meta[name="gk-stale-minutes"]')?.content) || 30;
 
 /** build id → {build_id, latest, received_at, last_event_id, stale} (the shape of GET /builds items). */
 export const builds = new Map();
@@ -77,7 +75,7 @@ export async function loadPage(cursor) {
 }
 
 export function isTerminal(status) {
-  return TERMINAL.has(status);
+  return terminalStatuses.has(status);
 }
 
 /** Not finished and nothing received for BUILD_STALE_MINUTES (the gateway also says so when the list loads). */

@@ -35,45 +35,85 @@ export function describeStatus(s: BuildStatusPayload): string {
   return `[${state} ${s.progress_pct}%] ${where.join(' · ')}${s.phase_status && where.length > 0 ? ` (${s.phase_status})` : ''}`;
 }
 
-/** Prints a build's status changes and output lines until it ends; resolves with its final state. */
+/** An output line as the CLI prints it. */
+export function lineText(line: LogLinePayload): string {
+  return line.stream === 'runner' ? `[runner] ${line.line}` : line.line;
+}
+
+/** A build being followed: `ended` resolves with its final state once its last lines are in. */
+export interface BuildFollower {
+  ended: Promise<string>;
+  close(): void;
+}
+
+/**
+ * Follows a build's output lines and status changes until it ends and its last lines have come (they can
+ * come after the end: it waits until they stop). A stream the gateway refuses fails `ended`.
+ */
+export function followOutput(
+  gateway: GatewayClient,
+  buildId: string,
+  on: { line: (line: LogLinePayload) => void; status?: (status: BuildStatusPayload) => void },
+): BuildFollower {
+  let final: string | undefined;
+  let quiet: NodeJS.Timeout | undefined;
+  let settle!: { resolve: (state: string) => void; reject: (error: Error) => void };
+  const ended = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+  const id = encodeURIComponent(buildId);
+  const close = () => {
+    clearTimeout(quiet);
+    logs.close();
+    statuses.close();
+  };
+  const settleSoon = () => {
+    clearTimeout(quiet);
+    quiet = setTimeout(() => {
+      close();
+      settle.resolve(final!);
+    }, 300);
+  };
+  const logs = gateway.stream(
+    `/builds/${id}/logs`,
+    (_event, data) => {
+      on.line((JSON.parse(data) as Envelope<LogLinePayload>).payload);
+      if (final) settleSoon();
+    },
+    ['log'],
+  );
+  const statuses = gateway.stream(
+    `/builds/${id}/events`,
+    (event, data) => {
+      if (event === 'end') {
+        final = (JSON.parse(data) as { status: string }).status;
+        statuses.close();
+        settleSoon();
+        return;
+      }
+      on.status?.((JSON.parse(data) as Envelope<BuildStatusPayload>).payload);
+    },
+    ['status', 'reset', 'end'],
+  );
+  for (const stream of [logs, statuses])
+    stream.onFailed = (error) => {
+      close();
+      settle.reject(error);
+    };
+  return { ended, close };
+}
+
+/** Prints a build's status changes (stderr) and output lines (stdout) until it ends; resolves with its final state. */
 export function followBuild(
   gateway: GatewayClient,
   runId: string,
   options: { json?: boolean },
   out: Output,
 ): Promise<string> {
-  return new Promise((done) => {
-    let final: string | undefined;
-    let quiet: NodeJS.Timeout | undefined;
-    const logs = gateway.stream(
-      `/builds/${runId}/logs`,
-      (_event, data) => {
-        const line = (JSON.parse(data) as Envelope<LogLinePayload>).payload;
-        if (!options.json) out.line(line.stream === 'runner' ? `[runner] ${line.line}` : line.line);
-        if (final) settleSoon(); // the last lines come after the end: wait until they stop
-      },
-      ['log'],
-    );
-    const statuses = gateway.stream(
-      `/builds/${runId}/events`,
-      (event, data) => {
-        if (event === 'end') {
-          final = (JSON.parse(data) as { status: string }).status;
-          statuses.close();
-          settleSoon();
-          return;
-        }
-        if (!options.json)
-          out.warn(describeStatus((JSON.parse(data) as Envelope<BuildStatusPayload>).payload));
-      },
-      ['status', 'reset', 'end'],
-    );
-    const settleSoon = () => {
-      clearTimeout(quiet);
-      quiet = setTimeout(() => {
-        logs.close();
-        done(final!);
-      }, 300);
-    };
-  });
+  return followOutput(gateway, runId, {
+    line: (line) => {
+      if (!options.json) out.line(lineText(line));
+    },
+    status: (status) => {
+      if (!options.json) out.warn(describeStatus(status));
+    },
+  }).ended;
 }

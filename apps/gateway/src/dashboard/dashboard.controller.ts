@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Controller, Get, Header, Inject, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { NotFoundError } from '#contracts';
+import { NotFoundError, PIPELINE_COMMANDS, TERMINAL_BUILD_STATUSES, WORKFLOW_COMMANDS } from '#contracts';
 import { Access, SETTINGS, type Settings } from '#platform';
 
 /** The dashboard's files: plain HTML, CSS and ES modules, with no build step (`apps/gateway/dashboard/`). */
@@ -27,9 +27,15 @@ export class DashboardController {
   private readonly assets = new Map<string, { type: string; body: string }>();
 
   constructor(@Inject(SETTINGS) settings: Settings) {
+    const config = {
+      staleMinutes: settings.buildStaleMinutes,
+      terminalStatuses: [...TERMINAL_BUILD_STATUSES],
+      commands: { pipeline: PIPELINE_COMMANDS, workflow: WORKFLOW_COMMANDS },
+    };
+    // `<` escaped: the JSON cannot end its script element
     this.page = readFileSync(new URL('index.html', DASHBOARD_DIR), 'utf8').replace(
-      '{{STALE_MINUTES}}',
-      String(settings.buildStaleMinutes),
+      '{{CONFIG}}',
+      JSON.stringify(config).replace(/</g, '\\u003c'),
     );
     for (const name of readdirSync(DASHBOARD_DIR)) {
       const type = TYPES[name.slice(name.lastIndexOf('.'))];
