@@ -248,6 +248,10 @@ describe('the guardkit-stream CLI in a real terminal (tmux) and as a script, aga
     );
     assert.match(bad.stderr.join('\n'), /400 .*target_agent_id/);
     assert.equal(await runCli(['watch', '--url', stack.baseUrl], bad.output), 2, 'no build named');
+    const badId = captureOutput();
+    assert.equal(await runCli(['watch', 'bad.id', '--url', stack.baseUrl], badId.output), 2);
+    assert.match(badId.stderr.join('\n'), /\/events: 400 \w+: .*build id/, 'the gateway`s reason');
+    assert.ok(!badId.stderr.join('\n').includes('reconnecting'), 'a refusal is not an outage');
   });
 
   it('--token / GUARDKIT_TOKEN: a gateway with access on answers the CLI with a token, and 401 without', async () => {

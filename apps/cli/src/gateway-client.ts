@@ -98,20 +98,21 @@ export class FollowedStream {
     };
     source.onerror = (error) => {
       if (this.closed || source !== this.source) return;
-      this.onState('reconnecting');
-      if (source.readyState !== EventSource.CLOSED) return; // EventSource tries again by itself
-      if (error.code === 204) {
+      if (source.readyState === EventSource.CLOSED && error.code === 204) {
         this.close();
         this.onEnded();
-      } else if (error.code !== undefined && [400, 401, 403, 404].includes(error.code)) {
+      } else if (
+        source.readyState === EventSource.CLOSED &&
+        error.code !== undefined &&
+        [400, 401, 403, 404].includes(error.code)
+      ) {
         this.close();
-        this.onFailed(
-          new CliExit(
-            2,
-            `${url.pathname}: ${error.code}${error.code === 401 ? ' (pass a token: --token or GUARDKIT_TOKEN)' : ''}`,
-          ),
-        );
-      } else this.reopenLater();
+        void this.refused(url, error.code);
+      } else {
+        this.onState('reconnecting');
+        // CONNECTING: EventSource tries again by itself; CLOSED: it gave up, so we do
+        if (source.readyState === EventSource.CLOSED) this.reopenLater();
+      }
     };
     for (const name of [...this.events, 'reauth']) {
       source.addEventListener(name, (e) => {
@@ -125,6 +126,17 @@ export class FollowedStream {
         this.on(name, String(e.data));
       });
     }
+  }
+
+  /** Fails the stream with the gateway's own reason (EventSource does not give the answer's body). */
+  private async refused(url: URL, status: number): Promise<void> {
+    const answer = (await fetch(url, { headers: this.headers })
+      .then((res) => res.json())
+      .catch(() => ({}))) as { error?: string; message?: string };
+    const hint = status === 401 ? ' (pass a token: --token or GUARDKIT_TOKEN)' : '';
+    this.onFailed(
+      new CliExit(2, `${url.pathname}: ${status} ${answer.error ?? ''}: ${answer.message ?? ''}${hint}`),
+    );
   }
 
   private reopenLater(): void {
