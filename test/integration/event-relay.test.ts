@@ -75,4 +75,24 @@ describe('EventRelay: a batch at once, each subject in commit order', () => {
     assert.deepEqual(await order(a), ['a.1', 'a.2', 'a.3'], 'each event of a subject once, in commit order');
     assert.deepEqual(await order(b), ['b.1', 'b.2']);
   });
+
+  it('publishes a row nobody announced (committed by another instance) at its idle pass', async () => {
+    const subject = env.subjects.triggerStatus('relay-unannounced');
+    const envelope = createEnvelope({ source_id: 'test', event_type: 'relay_test', payload: { n: 'u.1' } });
+    await env.query('INSERT INTO unpublished_events (subject, msg_id, envelope) VALUES ($1, $2, $3)', [
+      subject,
+      'u.1',
+      JSON.stringify(envelope),
+    ]);
+    // no notify(): only the relay's idle pass (every second) can find it
+    await eventually(async () => {
+      const [{ n }] = await env.query<{ n: number }>('SELECT count(*)::int AS n FROM unpublished_events');
+      return n === 0 ? true : undefined;
+    }, 5000);
+    const stored = await env.storedOn(subject, env.subjects.streamName('triggers'));
+    assert.deepEqual(
+      stored.map((m) => (JSON.parse(m.data) as Envelope<{ n: string }>).payload.n),
+      ['u.1'],
+    );
+  });
 });
