@@ -201,6 +201,7 @@ export interface Settings {
     /**
      * A projection's next statement starts at least this long after the previous one started, so under load
      * one statement carries the events of this window (an event after a quiet spell is written at once).
+     * Under load `/builds` may trail the stream by this much; SSE never waits for it.
      */
     projectionBatchMs: number;
     duplicateWindowSeconds: number;
@@ -423,7 +424,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       maxMsgsPerSubject: raw.STREAM_MAX_MSGS_PER_SUBJECT ?? 10_000,
       outboxMaxBytes: raw.OUTBOX_STREAM_MAX_BYTES ?? 1024 ** 3,
       projectionCheckMs: raw.PROJECTION_CHECK_MS ?? 10_000,
-      projectionBatchMs: raw.PROJECTION_BATCH_MS ?? 25,
+      projectionBatchMs: raw.PROJECTION_BATCH_MS ?? 100,
       duplicateWindowSeconds: raw.STREAM_DUPLICATE_WINDOW_SECONDS ?? 120,
       replicas: raw.STREAM_REPLICAS ?? 1,
       provisionTimeoutMs: raw.STREAM_PROVISION_TIMEOUT_MS ?? 60_000,
