@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { createEnvelope, type IngestRejectedPayload } from '#contracts';
 import { Bus, EventPublisher } from '#bus';
+import { sha256Hex } from './content-hash.js';
 import { IngestMetrics } from './ingest-metrics.js';
 
 export const INGESTOR_SOURCE_ID = 'guardkit-ingestor';
@@ -24,10 +24,9 @@ export class RejectionPublisher {
       `rejected ${rejection.bridge} file`,
     );
     // The same file with the same content is one rejection, however often it is seen.
-    const id = createHash('sha256')
-      .update(`${rejection.bridge}\0${rejection.path}\0${rejection.content_sha256 ?? rejection.reason}`)
-      .digest('hex')
-      .slice(0, 40);
+    const id = sha256Hex(
+      `${rejection.bridge}\0${rejection.path}\0${rejection.content_sha256 ?? rejection.reason}`,
+    ).slice(0, 40);
     const envelope = createEnvelope({
       message_id: `rejected-${id}`,
       source_id: INGESTOR_SOURCE_ID,

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { OUTBOX_FILE_PATTERN, outboxRole, type OutboxRole, outboxTimestampNs } from '#contracts';
+import { sha256Hex } from '../content-hash.js';
 import { readSmallFile } from '../small-file.js';
 
 /** Larger than this, or not a regular file, and a message file is refused. */
@@ -74,6 +74,6 @@ export function readOutboxFile(path: string, maxChars: number): Prepared {
     case 'read':
       break;
   }
-  const hash = createHash('sha256').update(file.bytes).digest('hex');
+  const hash = sha256Hex(file.bytes);
   return { kind: 'read', hash, mtimeMs: file.stamp.mtimeMs, ...decodeOutboxContent(file.bytes, maxChars) };
 }

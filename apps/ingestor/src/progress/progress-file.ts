@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   type BuildStatusPayload,
   isSafeId,
@@ -7,6 +6,7 @@ import {
   toBuildStatusPayload,
   validatePlain,
 } from '#contracts';
+import { sha256Hex } from '../content-hash.js';
 import { type FileStamp, readSmallFile } from '../small-file.js';
 
 /** A progress.json is a few hundred bytes; anything this large is not one. */
@@ -42,11 +42,11 @@ export function readProgressFile(path: string, folderName: string): ProgressRead
   try {
     document = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
-    return invalid(stamp, 'not JSON', [(error as Error).message], sha256(bytes));
+    return invalid(stamp, 'not JSON', [(error as Error).message], sha256Hex(bytes));
   }
   const checked = validatePlain(ProgressFileDto, document);
   if (!checked.ok)
-    return invalid(stamp, 'does not match the progress.json schema', checked.problems, sha256(bytes));
+    return invalid(stamp, 'does not match the progress.json schema', checked.problems, sha256Hex(bytes));
   const progress = document as ProgressFileDto & Record<string, unknown>;
   if (progress.build_id === undefined && !isSafeId(folderName)) {
     return invalid(
@@ -55,19 +55,15 @@ export function readProgressFile(path: string, folderName: string): ProgressRead
       [
         `no build_id in the file, and the folder name ${JSON.stringify(folderName)} does not match ${SAFE_ID_PATTERN.source}`,
       ],
-      sha256(bytes),
+      sha256Hex(bytes),
     );
   }
   const payload = toBuildStatusPayload(progress, folderName);
-  return { kind: 'valid', stamp, payload, payloadSha256: sha256(JSON.stringify(payload)) };
+  return { kind: 'valid', stamp, payload, payloadSha256: sha256Hex(JSON.stringify(payload)) };
 }
 
 function invalid(stamp: FileStamp, reason: string, problems: string[], contentSha256?: string): ProgressRead {
   return contentSha256 === undefined
     ? { kind: 'invalid', stamp, reason, problems }
     : { kind: 'invalid', stamp, reason, problems, contentSha256 };
-}
-
-export function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
