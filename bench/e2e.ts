@@ -17,13 +17,15 @@ import {
   SseClient,
   TestEnv,
 } from '#test-support';
-import { CpuMeter, cpuTable, pidsNamed } from './process-cpu.js';
+import { CpuMeter, cpuRateTable, cpuTable, pidsNamed } from './process-cpu.js';
 import { profileArgs } from './profile.js';
 import { HEADER, pace, row, summarize } from './stats.js';
 
 const BUILDS = Number(process.env['BENCH_BUILDS'] ?? 100);
 const UPDATES = Number(process.env['BENCH_UPDATES'] ?? 20);
 const RATE = Number(process.env['BENCH_RATE'] ?? 200);
+/** Seconds the stack is watched with nothing to do (timers, pollers, heartbeats) after the writes. */
+const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 10);
 const TOTAL = BUILDS * UPDATES;
 
 const port = await freePort();
@@ -99,6 +101,11 @@ try {
   const deadline = Date.now() + 30_000;
   while (latencies.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const pathCpu = meter.stop();
+  // Idle, once what the writes left behind (GC, compilation) has settled; the SSE clients stay connected.
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  meter.start();
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+  const idleCpu = meter.stop();
   for (const client of clients) client.close();
   const stored =
     (await env.nats().then(({ jsm }) => jsm.streams.info(env.subjects.streamName('builds')))).state.messages -
@@ -159,6 +166,9 @@ try {
   console.log(
     `\n${cpuTable('CPU, the floor (bare publish -> ordered consumer, in the bench process)', floorCpu, TOTAL)}`,
   );
+  console.log(
+    `\n${cpuRateTable(`CPU while idle, after the writes (${BUILDS} SSE clients open)`, idleCpu, IDLE_SECONDS)}`,
+  );
   if (profile.dir) console.log(`\nCPU profiles of the services (written as they stop): ${profile.dir}`);
   console.log(
     JSON.stringify({
@@ -169,6 +179,9 @@ try {
       e2e,
       floor: bare,
       cpu_ms_per_event: Object.fromEntries(Object.entries(pathCpu).map(([k, v]) => [k, (v * 1000) / TOTAL])),
+      idle_cpu_ms_per_second: Object.fromEntries(
+        Object.entries(idleCpu).map(([k, v]) => [k, (v * 1000) / IDLE_SECONDS]),
+      ),
     }),
   );
   if (latencies.length < stored) process.exitCode = 1; // an event on the stream that no client got is a bug

@@ -78,3 +78,15 @@ export function cpuTable(title: string, seconds: Record<string, number>, events:
   );
   return lines.join('\n');
 }
+
+/** The same readings as CPU milliseconds per second of wall time: what a process costs while idle. */
+export function cpuRateTable(title: string, seconds: Record<string, number>, wallSeconds: number): string {
+  const lines = [`${title} (${wallSeconds} s)`, `${'process'.padEnd(16)} ${'CPU ms/s'.padStart(9)}`];
+  let total = 0;
+  for (const [name, s] of Object.entries(seconds)) {
+    total += s;
+    lines.push(`${name.padEnd(16)} ${((s * 1000) / wallSeconds).toFixed(1).padStart(9)}`);
+  }
+  lines.push(`${'total'.padEnd(16)} ${((total * 1000) / wallSeconds).toFixed(1).padStart(9)}`);
+  return lines.join('\n');
+}
