@@ -26,6 +26,14 @@ function page(main, title, intro, load) {
   return () => undefined;
 }
 
+/** A table of `items`, one row each of the cells `valuesOf` gives; `empty` while there are none. */
+function tableOf(columns, empty, items, valuesOf) {
+  const list = table(columns, empty);
+  if (items.length)
+    list.body.replaceChildren(...items.map((item) => h('tr', {}, cells(columns, valuesOf(item)))));
+  return list.el;
+}
+
 export function mountSessions(main) {
   const columns = [
     'Session',
@@ -42,25 +50,15 @@ export function mountSessions(main) {
     'Agent sessions the orchestrator can wake; stale after 12 hours without a heartbeat.',
     async () => {
       const { items } = await api('/sessions');
-      const list = table(columns, 'No sessions registered.');
-      if (items.length) list.body.replaceChildren();
-      for (const s of items)
-        list.body.append(
-          h(
-            'tr',
-            {},
-            cells(columns, [
-              s.session_id,
-              s.agent_id,
-              `${s.workspace_id} / ${s.thread_id ?? '–'}`,
-              s.runtime,
-              h('code', {}, s.tmux_target),
-              timeOf(s.last_heartbeat_at),
-              s.deregistered_at ? badge('cancelled', 'deregistered') : s.stale ? badge('stale') : badge('ok'),
-            ]),
-          ),
-        );
-      return list.el;
+      return tableOf(columns, 'No sessions registered.', items, (s) => [
+        s.session_id,
+        s.agent_id,
+        `${s.workspace_id} / ${s.thread_id ?? '–'}`,
+        s.runtime,
+        h('code', {}, s.tmux_target),
+        timeOf(s.last_heartbeat_at),
+        s.deregistered_at ? badge('cancelled', 'deregistered') : s.stale ? badge('stale') : badge('ok'),
+      ]);
     },
   );
 }
@@ -73,27 +71,17 @@ export function mountRejections(main) {
     'Files the ingestor refused, and why; the file stays where it was.',
     async () => {
       const { items } = await api('/ingest/rejections?limit=100');
-      const list = table(columns, 'No rejected files.');
-      if (items.length) list.body.replaceChildren();
-      for (const r of items)
-        list.body.append(
-          h(
-            'tr',
-            {},
-            cells(columns, [
-              timeOf(r.received_at),
-              r.bridge,
-              h('code', {}, r.path),
-              r.reason,
-              h(
-                'ul',
-                {},
-                r.problems.map((p) => h('li', {}, p)),
-              ),
-            ]),
-          ),
-        );
-      return list.el;
+      return tableOf(columns, 'No rejected files.', items, (r) => [
+        timeOf(r.received_at),
+        r.bridge,
+        h('code', {}, r.path),
+        r.reason,
+        h(
+          'ul',
+          {},
+          r.problems.map((p) => h('li', {}, p)),
+        ),
+      ]);
     },
   );
 }
@@ -106,9 +94,7 @@ export function mountAgents(main) {
     'The agent queues (one per role) and how many jobs each runs at once.',
     async () => {
       const { items } = await api('/agents');
-      const list = table(columns, 'No agent queues yet.');
-      if (items.length) list.body.replaceChildren();
-      for (const a of items) {
+      const list = tableOf(columns, 'No agent queues yet.', items, (a) => {
         const input = h('input', {
           type: 'number',
           min: 1,
@@ -136,34 +122,28 @@ export function mountAgents(main) {
           },
           'Set',
         );
-        list.body.append(
+        return [
+          a.role,
           h(
-            'tr',
-            {},
-            cells(columns, [
-              a.role,
-              h(
-                'a',
-                {
-                  href: `/admin/queues/queue/${encodeURIComponent(a.queue)}`,
-                  target: '_blank',
-                  rel: 'noopener',
-                },
-                a.queue,
-              ),
-              [input, ' ', set, said],
-              Object.entries(a.counts)
-                .filter(([, n]) => n > 0)
-                .map(([state, n]) => `${state} ${n}`)
-                .join(', ') || 'idle',
-            ]),
+            'a',
+            {
+              href: `/admin/queues/queue/${encodeURIComponent(a.queue)}`,
+              target: '_blank',
+              rel: 'noopener',
+            },
+            a.queue,
           ),
-        );
-      }
+          [input, ' ', set, said],
+          Object.entries(a.counts)
+            .filter(([, n]) => n > 0)
+            .map(([state, n]) => `${state} ${n}`)
+            .join(', ') || 'idle',
+        ];
+      });
       return h(
         'div',
         {},
-        list.el,
+        list,
         h(
           'p',
           { class: 'sub' },
