@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { eventually, freePort, ServiceProcess, type ServiceName, TestEnv } from '#test-support';
 
@@ -77,6 +81,31 @@ describe('a service that cannot start says why, and exits', () => {
     assert.deepEqual(lines, [
       `ingestor: GUARDKIT_PROGRESS_ROOTS names ${missing}, which is not a folder: create it, or change the setting`,
     ]);
+  });
+
+  it('a SIGTERM while it is still starting (and already at work) stops it through its shutdown hooks', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slow-start-'));
+    try {
+      const fixture = fileURLToPath(new URL('../fixtures/slow-start-service.js', import.meta.url));
+      const child = spawn(process.execPath, [fixture], {
+        env: { ...process.env, PROBE_DIR: dir },
+        stdio: 'ignore',
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      await eventually(() => access(join(dir, 'starting')).then(() => true), 15_000, 'the start to begin');
+      child.kill('SIGTERM');
+      const { code, signal } = await exited;
+      assert.ok(code === 0 || signal === 'SIGTERM', `exited with ${code ?? signal}`);
+      assert.equal(
+        await readFile(join(dir, 'drained'), 'utf8').catch(() => 'never'),
+        'SIGTERM',
+        'its shutdown hooks ran, told of the signal',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('ends on SIGTERM within SHUTDOWN_GRACE_MS, though Redis stopped answering while it ran', async () => {

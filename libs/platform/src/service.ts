@@ -2,6 +2,8 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { type Dependency, describeStartError, EXIT_CODES, preflight } from './preflight.js';
 import { loadSettings, SettingsError, type Settings } from './settings.js';
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
 export interface ServiceOptions {
   /** What must answer before the service starts (checked at once, each named with its setting). */
   needs: Dependency[];
@@ -35,10 +37,17 @@ export async function runService(
     for (const problem of problems) process.stderr.write(`${service}: ${problem.line}\n`);
     process.exit(problems[0].exitCode);
   }
+  // A service is at work before its start returns (workers take jobs while later parts still start): a
+  // signal in that window is held, not left to kill the process with its jobs in hand, and delivered again
+  // once the shutdown hooks listen.
+  let held: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => (held ??= signal);
+  for (const signal of STOP_SIGNALS) process.on(signal, hold);
   try {
     const app = await start(settings);
+    for (const signal of STOP_SIGNALS) process.off(signal, hold);
     app.enableShutdownHooks();
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const signal of STOP_SIGNALS) {
       process.once(signal, () => {
         setTimeout(() => {
           process.stderr.write(
@@ -48,6 +57,7 @@ export async function runService(
         }, settings.shutdownGraceMs).unref();
       });
     }
+    if (held) process.kill(process.pid, held);
   } catch (error) {
     const { setting, port } = options.listensOn(settings);
     const problem = describeStartError(error, setting, port);
