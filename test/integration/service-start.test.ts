@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { eventually, freePort, ServiceProcess, type ServiceName, TestEnv } from '#test-support';
+import { eventually, freePort, NatsServer, ServiceProcess, type ServiceName, TestEnv } from '#test-support';
 
 /**
  * Starting a service with something it needs missing: one line naming the service, the address and the setting
@@ -56,6 +56,20 @@ describe('a service that cannot start says why, and exits', () => {
     assert.deepEqual(lines, [
       `ingestor: NATS does not answer at nats://127.0.0.1:${port}: start it, or set NATS_URL`,
     ]);
+  });
+
+  it('says that JetStream is not enabled when NATS runs without it, at once (exit 3)', async () => {
+    const nats = await NatsServer.start({ jetstream: false });
+    try {
+      const { code, lines } = await startFailing('ingestor', { NATS_URL: nats.url });
+      assert.equal(code, 3);
+      assert.equal(
+        lines.filter((line) => line.startsWith('ingestor:')).at(-1),
+        'ingestor: failed to start: NATS answers but JetStream is not enabled (start nats-server with -js)',
+      );
+    } finally {
+      await nats.stop();
+    }
   });
 
   it('names the port and GATEWAY_PORT when the port is taken (exit 4)', async () => {

@@ -22,21 +22,23 @@ export class NatsServer {
     readonly monitorPort?: number,
     /** Its place in a cluster (see NatsCluster). */
     private readonly cluster?: ClusterMember,
+    private readonly jetstream = true,
   ) {}
 
-  static async start(options: { monitor?: boolean; cluster?: ClusterMember } = {}): Promise<NatsServer> {
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const server = await NatsServer.create(options);
     await server.restart();
     return server;
   }
 
   /** A server not started yet (a cluster's members start together). */
-  static async create(options: { monitor?: boolean; cluster?: ClusterMember } = {}): Promise<NatsServer> {
+  static async create(options: NatsServerOptions = {}): Promise<NatsServer> {
     return new NatsServer(
       await freePort(),
       await mkdtemp(join(tmpdir(), 'guardkit-nats-')),
       options.monitor ? await freePort() : undefined,
       options.cluster,
+      options.jetstream ?? true,
     );
   }
 
@@ -62,7 +64,8 @@ export class NatsServer {
     const child = spawn(
       'nats-server',
       [
-        ...['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
+        ...['-a', '127.0.0.1', '-p', String(this.port)],
+        ...(this.jetstream ? ['-js', '-sd', this.storeDir] : []),
         ...(this.monitorPort === undefined ? [] : ['-m', String(this.monitorPort)]),
         ...(this.cluster === undefined
           ? []
@@ -115,6 +118,13 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.on('error', () => resolve(false));
   });
+}
+
+export interface NatsServerOptions {
+  monitor?: boolean;
+  cluster?: ClusterMember;
+  /** false: a server without JetStream (a misconfigured NATS). */
+  jetstream?: boolean;
 }
 
 /** Where a server sits in a cluster: its name, its route port and every member's route port. */

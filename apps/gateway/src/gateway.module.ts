@@ -117,6 +117,7 @@ export async function createGateway(settings: Settings, clock?: Clock): Promise<
   assertSafeBinding(settings.gateway);
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(settings, clock), {
     bufferLogs: true,
+    abortOnError: false, // as startHeadless: a provider that fails to start reaches runService
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');

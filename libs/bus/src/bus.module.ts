@@ -1,4 +1,5 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { SETTINGS, type Settings } from '#platform';
 import { Bus } from './bus.js';
 import { EventPublisher } from './event-publisher.js';
@@ -20,8 +21,8 @@ export class BusModule implements OnApplicationShutdown {
       providers: [
         {
           provide: Bus,
-          inject: [SETTINGS],
-          useFactory: (settings: Settings) => Bus.connect(settings, service),
+          inject: [SETTINGS, PinoNestLogger],
+          useFactory: (settings: Settings, logger: PinoNestLogger) => Bus.connect(settings, service, logger),
         },
         StreamProvisioner,
         EventPublisher,

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Logger } from '@nestjs/common';
+import { Logger, type LoggerService } from '@nestjs/common';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, TimeoutError } from '@nats-io/nats-core';
+import { type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { BusUnavailableError, Subjects } from '#contracts';
 import type { Settings } from '#platform';
+import { describeJetStreamError, isClusterNotReady, isJetStreamNotEnabled } from './jetstream-readiness.js';
 
 /**
  * The one NATS connection of a service, with its JetStream client and manager and the subject builder.
@@ -24,7 +25,11 @@ export class Bus {
     void this.watchStatus();
   }
 
-  static async connect(settings: Settings, service: string): Promise<Bus> {
+  /**
+   * `startLogger`: where the wait for JetStream is told. It must write at once: Nest buffers its own
+   * `Logger` until the application is created, and this wait happens while it is being created.
+   */
+  static async connect(settings: Settings, service: string, startLogger: LoggerService): Promise<Bus> {
     let nc: NatsConnection;
     try {
       nc = await connect({
@@ -42,41 +47,52 @@ export class Bus {
         cause: error,
       });
     }
-    const jsm = await Bus.jetStreamManager(nc, settings);
+    const jsm = await Bus.jetStreamManager(nc, settings, startLogger);
     const js = jetstream(nc, { timeout: settings.nats.publishTimeoutMs });
     return new Bus(nc, js, jsm, new Subjects(settings.nats.namespace));
   }
 
   /**
    * The JetStream manager, once JetStream answers. A server without JetStream says so at once, and that is
-   * final; a cluster still electing its meta leader does not answer in time, and is waited for up to
-   * STREAM_PROVISION_TIMEOUT_MS.
+   * final; a cluster still electing its meta leader (or a lone member waiting for the others) does not answer
+   * in time, or says it is not available yet, and is waited for up to STREAM_PROVISION_TIMEOUT_MS.
    */
-  private static async jetStreamManager(nc: NatsConnection, settings: Settings): Promise<JetStreamManager> {
+  private static async jetStreamManager(
+    nc: NatsConnection,
+    settings: Settings,
+    logger: LoggerService,
+  ): Promise<JetStreamManager> {
     const deadline = Date.now() + settings.streams.provisionTimeoutMs;
-    const logger = new Logger(Bus.name);
+    let lastReason: string | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        // later probes shorter, so a cluster that just elected its leader is noticed soon after
+        // the first probes short (1 s, 2 s, …) so a cluster that forms soon is noticed soon
         const timeout = Math.min(settings.nats.requestTimeoutMs, attempt * 1000);
         await jetstreamManager(nc, { timeout });
         return await jetstreamManager(nc, { timeout: settings.nats.requestTimeoutMs, checkAPI: false });
       } catch (error) {
-        if (error instanceof TimeoutError && Date.now() < deadline) {
+        if (isClusterNotReady(error) && Date.now() < deadline) {
+          const reason = describeJetStreamError(error);
           if (attempt === 1) {
             logger.warn(
-              { servers: settings.nats.servers },
+              { servers: settings.nats.servers, reason },
               'JetStream does not answer yet (a cluster electing its leader?); waiting up to STREAM_PROVISION_TIMEOUT_MS',
+              Bus.name,
             );
+          } else if (reason !== lastReason) {
+            logger.warn({ attempt, reason }, 'JetStream still does not answer; waiting', Bus.name);
           }
+          lastReason = reason;
           await sleep(500);
           continue;
         }
         void nc.close();
         throw new BusUnavailableError(
-          error instanceof TimeoutError
-            ? `JetStream did not answer within STREAM_PROVISION_TIMEOUT_MS (${settings.streams.provisionTimeoutMs} ms): is the cluster missing members?`
-            : 'NATS answers but JetStream is not enabled (start nats-server with -js)',
+          isClusterNotReady(error)
+            ? `JetStream did not answer within STREAM_PROVISION_TIMEOUT_MS (${settings.streams.provisionTimeoutMs} ms): is the cluster missing members? (${describeJetStreamError(error)})`
+            : isJetStreamNotEnabled(error)
+              ? 'NATS answers but JetStream is not enabled (start nats-server with -js)'
+              : `JetStream refused the first request: ${describeJetStreamError(error)}`,
           { cause: error },
         );
       }

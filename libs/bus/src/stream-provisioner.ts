@@ -9,20 +9,20 @@ import {
   JetStreamApiError,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { NoRespondersError, RequestError, TimeoutError, nanos } from '@nats-io/nats-core';
+import { NoRespondersError, RequestError, nanos } from '@nats-io/nats-core';
 import { STREAM_ROLES, StreamProvisioningError, type StreamRole } from '#contracts';
 import { SETTINGS, type Settings } from '#platform';
 import { Bus } from './bus.js';
+import { describeJetStreamError, isClusterNotReady } from './jetstream-readiness.js';
 
 /**
- * JetStream API errors that a cluster gives while it elects its leaders or places a stream, or that a
- * concurrent start causes; anything else (a replica count a single server cannot hold, say) is final.
+ * JetStream API errors that a cluster gives while it places a stream, or that a concurrent start causes
+ * (besides a cluster without a meta leader); anything else (a replica count a single server cannot hold,
+ * say) is final.
  */
-const TRANSIENT_API_CODES = new Set([
+const PROVISIONING_TRANSIENT_CODES = new Set([
   10005, // no suitable peers for placement (members still joining)
   10007, // cluster not assigned
-  10008, // JetStream system temporarily unavailable
-  10009, // JetStream cluster can not handle request (no meta leader)
   10023, // insufficient resources (a member not yet reporting its storage)
   10058, // stream name already in use: another service created it a moment ago
 ]);
@@ -72,13 +72,13 @@ export class StreamProvisioner implements OnModuleInit {
         if (!transient || Date.now() + delayMs > deadline) {
           throw new StreamProvisioningError(
             `cannot create or update stream ${name}${transient ? ` after ${attempt} attempts in ${Math.round((Date.now() - started) / 1000)} s (STREAM_PROVISION_TIMEOUT_MS)` : ''}: ` +
-              `${describe(error)}; ${await this.clusterState()}`,
+              `${describeJetStreamError(error)}; ${await this.clusterState()}`,
             { cause: error },
           );
         }
         if (attempt === 1 || attempt % 10 === 0) {
           this.logger.warn(
-            { stream: name, attempt, reason: describe(error) },
+            { stream: name, attempt, reason: describeJetStreamError(error) },
             'JetStream is not ready for the stream yet; trying again',
           );
         }
@@ -97,7 +97,7 @@ export class StreamProvisioner implements OnModuleInit {
     const jetstream = await this.bus.jsm
       .getAccountInfo()
       .then((account) => `JetStream answers (${account.streams} streams)`)
-      .catch((error: unknown) => `JetStream does not answer (${describe(error)})`);
+      .catch((error: unknown) => `JetStream does not answer (${describeJetStreamError(error)})`);
     return `connected to ${server}; ${jetstream}; STREAM_REPLICAS=${this.settings.streams.replicas} needs that many JetStream servers in one cluster`;
   }
 
@@ -173,12 +173,8 @@ export class StreamProvisioner implements OnModuleInit {
 }
 
 function isTransient(error: unknown): boolean {
-  if (error instanceof JetStreamApiError) return TRANSIENT_API_CODES.has(error.code);
-  // no answer in time, or no responder yet
-  return error instanceof TimeoutError || error instanceof NoRespondersError || error instanceof RequestError;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof JetStreamApiError) return `${error.message} (JetStream error ${error.code})`;
-  return error instanceof Error ? error.message : String(error);
+  if (isClusterNotReady(error)) return true;
+  if (error instanceof JetStreamApiError) return PROVISIONING_TRANSIENT_CODES.has(error.code);
+  // no responder yet
+  return error instanceof NoRespondersError || error instanceof RequestError;
 }

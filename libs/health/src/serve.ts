@@ -9,7 +9,12 @@ import { ServiceMetrics } from './service-metrics.js';
  * `/healthz` and `/readyz` there (containers and Kubernetes probe them); without, it opens no port at all.
  */
 export async function startHeadless(module: DynamicModule, healthPort: number | undefined, summary?: string) {
-  const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true });
+  // abortOnError false: a provider that fails to start (no JetStream, say) reaches runService, which names it
+  // in one line with its exit code, instead of Nest exiting with 1
+  const app = await NestFactory.create<NestExpressApplication>(module, {
+    bufferLogs: true,
+    abortOnError: false,
+  });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.use(app.get(ServiceMetrics).http);

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { BusUnavailableError } from '#contracts';
 import { type Settings, SettingsError } from './settings.js';
 
 /** What a service needs before it starts; each is checked, and named with its setting when it is missing. */
@@ -87,8 +88,14 @@ export function describeStartError(
   }
   if (!(error instanceof Error)) return { line: String(error), exitCode: EXIT_CODES.other };
   if (error instanceof SettingsError) return { line: error.message, exitCode: EXIT_CODES.settings };
-  const cause = error.cause instanceof Error ? ` (cause: ${error.cause.message})` : '';
-  return { line: `${error.message}${cause}`, exitCode: EXIT_CODES.other };
+  // the cause only where the message does not already say it
+  const cause =
+    error.cause instanceof Error && !error.message.toLowerCase().includes(error.cause.message.toLowerCase())
+      ? ` (cause: ${error.cause.message})`
+      : '';
+  // NATS answers, but not as a service needs it (no JetStream, a cluster that never formed)
+  const exitCode = error instanceof BusUnavailableError ? EXIT_CODES.dependency : EXIT_CODES.other;
+  return { line: `${error.message}${cause}`, exitCode };
 }
 
 function dependency(line: string): PreflightProblem {
