@@ -164,9 +164,15 @@ describe('the guardkit-stream CLI in a real terminal (tmux) and as a script, aga
     assert.deepEqual(lines.at(-1), { event: 'done', builds: { 'TASK-CLI-J': 'completed' }, exit: 0 });
     assert.ok(!stdout.includes('\u001b['), 'no colours outside a terminal');
 
-    const builds = await cli(['builds', '--json', '--limit', '50'], cliEnv);
-    assert.equal(builds.code, 0, builds.stderr);
-    const page = JSON.parse(builds.stdout) as { items: { build_id: string; status: string }[] };
+    // the listing is the projection, which may trail the stream by PROJECTION_BATCH_MS
+    const page = await eventually(async () => {
+      const builds = await cli(['builds', '--json', '--limit', '50'], cliEnv);
+      assert.equal(builds.code, 0, builds.stderr);
+      const listed = JSON.parse(builds.stdout) as { items: { build_id: string; status: string }[] };
+      return listed.items.find((b) => b.build_id === 'TASK-CLI-J')?.status === 'completed'
+        ? listed
+        : undefined;
+    });
     assert.equal(page.items.find((b) => b.build_id === 'TASK-CLI-J')?.status, 'completed');
     const plain = await cli(['builds', '--status', 'failed'], cliEnv);
     assert.match(plain.stdout, /^TASK-CLI-F\s+failed\s+/m);

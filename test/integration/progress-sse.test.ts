@@ -300,9 +300,13 @@ describe('GuardKit progress.json to SSE, through the real services', () => {
       'most recently active first',
     );
 
-    const completed = (await (await fetch(`${stack.baseUrl}/builds?status=completed`)).json()) as {
-      items: { build_id: string }[];
-    };
+    // the listing is the projection, which may trail the stream by PROJECTION_BATCH_MS
+    const completed = await eventually(async () => {
+      const page = (await (await fetch(`${stack.baseUrl}/builds?status=completed`)).json()) as {
+        items: { build_id: string }[];
+      };
+      return page.items.length >= 2 ? page : undefined;
+    });
     assert.deepEqual(
       completed.items.map((b) => b.build_id),
       ['TASK-ALL-B', 'TASK-RESUME'],

@@ -479,7 +479,11 @@ describe('workflows: the tester runs WORKFLOW_TEST_COMMAND, whose exit code deci
     assert.equal(tester.answer!.status, 'OK');
     assert.equal(tester.model, null, 'no agent ran');
     assert.match((await client.artifact(id, 'r1-tester.log')).text, /^TESTS-OK$/m);
-    const build = (await (await fetch(`${stack.baseUrl}/builds/${id}`)).json()) as BuildView;
+    // the build's view is the projection, which may trail the stream by PROJECTION_BATCH_MS
+    const build = await eventually(async () => {
+      const view = (await (await fetch(`${stack.baseUrl}/builds/${id}`)).json()) as BuildView;
+      return view.status === 'completed' ? view : undefined;
+    });
     assert.equal(build.latest.metrics?.tests_passed, 1);
     assert.equal(build.latest.metrics?.files_created, 1);
     assert.equal(build.latest.metrics?.files_modified, 1);
