@@ -20,6 +20,7 @@ import {
 import { CpuMeter, cpuRateTable, cpuTable, pidsNamed } from './process-cpu.js';
 import { profileArgs } from './profile.js';
 import { HEADER, pace, row, summarize } from './stats.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const BUILDS = Number(process.env['BENCH_BUILDS'] ?? 100);
 const UPDATES = Number(process.env['BENCH_UPDATES'] ?? 20);
@@ -36,6 +37,7 @@ const env = await TestEnv.create({
   LOG_LEVEL: 'warn',
   INGEST_SCAN_INTERVAL_MS: '5000',
 });
+cleanUpOnInterrupt(() => env.cleanup());
 const profile = profileArgs('e2e');
 const services = (['orchestrator', 'ingestor', 'gateway'] as const).map((name) =>
   ServiceProcess.start(name, env.processEnv(), profile.nodeArgs),

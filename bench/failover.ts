@@ -13,6 +13,7 @@ import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { NatsCluster } from '#test-support';
 import { HEADER, pace, row, summarize } from './stats.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const RATE = Number(process.env['BENCH_RATE'] ?? 100);
 const STEADY_S = 5;
@@ -21,6 +22,7 @@ const AFTER_S = 5;
 const TIMEOUT_MS = Number(process.env['NATS_PUBLISH_TIMEOUT_MS'] ?? 1000);
 
 const cluster = await NatsCluster.start(3);
+cleanUpOnInterrupt(() => cluster.stop());
 const nc = await connect({ servers: cluster.servers.map((s) => s.url), maxReconnectAttempts: -1 });
 const jsm = await jetstreamManager(nc);
 const js = jetstream(nc, { timeout: TIMEOUT_MS });

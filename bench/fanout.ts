@@ -16,6 +16,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { createEnvelope } from '#contracts';
 import { eventually, freePort, NatsServer, ServiceProcess, TestEnv } from '#test-support';
 import { summarize } from './stats.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const COUNTS = (process.env['FANOUT_CLIENTS'] ?? '1000,5000,10000').split(',').map(Number);
 const BUILDS = Number(process.env['FANOUT_BUILDS'] ?? 100);
@@ -36,6 +37,7 @@ interface Result {
 
 const nats = await NatsServer.start({ monitor: true });
 const env = await TestEnv.create({ NATS_URL: nats.url, STREAM_STORAGE: 'file', LOG_LEVEL: 'warn' });
+cleanUpOnInterrupt(() => env.cleanup().then(() => nats.stop()));
 const { nc, jsm } = await env.nats();
 const js = jetstream(nc);
 const stream = env.subjects.streamName('builds');

@@ -17,6 +17,7 @@ import { eventually, freePort, ServiceProcess, SseClient, TestEnv } from '#test-
 import { CpuMeter, cpuTable, pidsNamed } from './process-cpu.js';
 import { profileArgs } from './profile.js';
 import { HEADER, pace, row, summarize } from './stats.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const BURST = Number(process.env['BENCH_BURST'] ?? 10_000);
 const STEADY_RATE = Number(process.env['BENCH_RATE'] ?? 100);
@@ -29,6 +30,7 @@ const env = await TestEnv.create({
   LOG_LEVEL: 'warn',
   INGEST_SCAN_INTERVAL_MS: '5000',
 });
+cleanUpOnInterrupt(() => env.cleanup());
 const outbox = join(env.root, 'runtime', 'outbox');
 await mkdir(outbox, { recursive: true });
 const baseUrl = `http://127.0.0.1:${port}`;

@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import type { BuildStatusPayload, Envelope } from '#contracts';
 import { eventually, freePort, PipelineClient, ServiceProcess, SseClient, TestEnv } from '#test-support';
 import { HEADER, row, summarize } from './stats.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const PIPELINES = Number(process.env['BENCH_PIPELINES'] ?? 50);
 const ACTIONS = Number(process.env['BENCH_ACTIONS'] ?? 20);
@@ -33,6 +34,7 @@ const env = await TestEnv.create({
   LOG_LEVEL: 'warn',
   AGENT_CONCURRENCY: `*=${LANES}`,
 });
+cleanUpOnInterrupt(() => env.cleanup());
 
 /** The same commands, bare: LANES bash loops in parallel, each running its share of `bash -lc true`. */
 async function bareLoops(): Promise<number> {

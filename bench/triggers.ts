@@ -13,6 +13,7 @@ import { redisConnection } from '#queues';
 import { TestEnv } from '#test-support';
 import { createOrchestrator } from '../apps/orchestrator/src/orchestrator.module.js';
 import { MemoryAdapter } from '../apps/orchestrator/src/triggers/delivery/memory-adapter.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const COUNT = Number(process.env['BENCH_TRIGGERS'] ?? 10_000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
@@ -33,6 +34,7 @@ const env = await TestEnv.create({
   LOG_LEVEL: 'warn',
   TRIGGER_CONCURRENCY: String(CONCURRENCY),
 });
+cleanUpOnInterrupt(() => env.cleanup());
 const connection = redisConnection(env.urls.redisUrl);
 
 async function bareBullmq(): Promise<number> {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { FlowProducer, type FlowJob, type Job, Worker } from 'bullmq';
 import { eventually, freePort, ServiceProcess, TestEnv, WorkflowClient } from '#test-support';
 import { HEADER, row, summarize } from './stats.js';
+import { cleanUpOnInterrupt } from './interrupt.js';
 
 const WORKFLOWS = Number(process.env['BENCH_WORKFLOWS'] ?? 20);
 const LANES = Number(process.env['BENCH_CONCURRENCY'] ?? 20);
@@ -26,6 +27,7 @@ const env = await TestEnv.create({
   LOG_LEVEL: 'warn',
   AGENT_CONCURRENCY: `*=${LANES}`,
 });
+cleanUpOnInterrupt(() => env.cleanup());
 const trace = join(env.root, 'trace.log');
 const bareTrace = join(env.root, 'bare-trace.log');
 /** The instant agent: stamps its start, reads the prompt, answers OK, stamps its answer. */

@@ -12,6 +12,8 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
  * its own. Output is kept for diagnostics (`output`); `stop()` sends SIGTERM and waits; `kill()` is kill -9.
  */
 export class ServiceProcess {
+  /** Those still running (a benchmark stops them when it is interrupted: children outlive a killed parent). */
+  static readonly live = new Set<ServiceProcess>();
   output = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
@@ -21,7 +23,13 @@ export class ServiceProcess {
   ) {
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        ServiceProcess.live.delete(this);
+        resolve({ code, signal });
+      }),
+    );
+    ServiceProcess.live.add(this);
   }
 
   /** `nodeArgs`: more flags for node (a benchmark's `--cpu-prof --cpu-prof-dir=…`). */
