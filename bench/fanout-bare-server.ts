@@ -36,8 +36,11 @@ const server = createServer((req, res) => {
   res.on('close', () => set.delete(res));
 });
 server.listen(Number(port), '127.0.0.1', () => process.send?.('listening'));
-process.on('SIGTERM', () => {
+const stop = () => {
   server.closeAllConnections();
   server.close();
   void nc.close().then(() => process.exit(0));
-});
+};
+process.on('SIGTERM', stop);
+// the benchmark that forked it is gone (interrupted, killed): do not outlive it
+process.on('disconnect', stop);

@@ -54,6 +54,8 @@ function open(url: string): Promise<void> {
   });
 }
 
+// the benchmark that forked it is gone (interrupted, killed): do not outlive it
+process.on('disconnect', () => process.exit(0));
 process.on('message', (command: Command) => {
   void (async () => {
     if (command.type === 'open') {
