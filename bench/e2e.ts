@@ -17,7 +17,7 @@ import {
   SseClient,
   TestEnv,
 } from '#test-support';
-import { CpuMeter, cpuRateTable, cpuTable, pidsNamed } from './process-cpu.js';
+import { CpuMeter, cpuMsPer, cpuRateTable, cpuTable, pidsNamed } from './process-cpu.js';
 import { profileArgs } from './profile.js';
 import { HEADER, pace, row, summarize } from './stats.js';
 import { cleanUpOnInterrupt } from './interrupt.js';
@@ -180,10 +180,8 @@ try {
       rate: RATE,
       e2e,
       floor: bare,
-      cpu_ms_per_event: Object.fromEntries(Object.entries(pathCpu).map(([k, v]) => [k, (v * 1000) / TOTAL])),
-      idle_cpu_ms_per_second: Object.fromEntries(
-        Object.entries(idleCpu).map(([k, v]) => [k, (v * 1000) / IDLE_SECONDS]),
-      ),
+      cpu_ms_per_event: cpuMsPer(pathCpu, TOTAL),
+      idle_cpu_ms_per_second: cpuMsPer(idleCpu, IDLE_SECONDS),
     }),
   );
   if (latencies.length < stored) process.exitCode = 1; // an event on the stream that no client got is a bug

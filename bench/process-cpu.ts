@@ -60,6 +60,11 @@ export class CpuMeter {
   }
 }
 
+/** Each process's CPU milliseconds per unit (per event, or per second of wall time), for the JSON summary. */
+export function cpuMsPer(seconds: Record<string, number>, units: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(seconds).map(([name, s]) => [name, (s * 1000) / units]));
+}
+
 /** One line per process: its CPU time in the phase and per event, in milliseconds. */
 export function cpuTable(title: string, seconds: Record<string, number>, events: number): string {
   const lines = [

@@ -5,7 +5,7 @@ import { TimeoutError } from '@nats-io/nats-core';
  * JetStream API codes of a cluster without a meta leader (still forming, or lost its quorum). A lone member
  * first lets requests time out, then, after about ten seconds, answers 10008 to every request.
  */
-export const CLUSTER_NOT_READY_CODES: ReadonlySet<number> = new Set([
+const CLUSTER_NOT_READY_CODES: ReadonlySet<number> = new Set([
   10008, // JetStream system temporarily unavailable
   10009, // JetStream cluster can not handle request (no meta leader)
 ]);
