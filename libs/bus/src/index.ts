@@ -4,3 +4,4 @@ export * from './event-publisher.js';
 export * from './rpc.js';
 export * from './stream-provisioner.js';
 export * from './ordered-reader.js';
+export * from './batch-reader.js';

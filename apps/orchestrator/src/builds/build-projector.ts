@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { type JsMsg } from '@nats-io/jetstream';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type BuildStatusPayload, type Envelope, ProgressFileDto, toBuildStatusPayload } from '#contracts';
-import { Bus, StreamProvisioner } from '#bus';
+import { Bus, type StoredMessage, StreamProvisioner } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { ServiceMetrics } from '#health';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
@@ -40,7 +39,7 @@ export class BuildProjector extends JetStreamProjection {
     return this.bus.subjects.allBuildStatus();
   }
 
-  protected write(batch: JsMsg[]): ProjectionWrite {
+  protected write(batch: StoredMessage[]): ProjectionWrite {
     const latest = new Map<string, { seq: number; event: Envelope<BuildStatusPayload>; received: string }>();
     for (const msg of batch) {
       const event = this.decode(msg);
@@ -79,7 +78,7 @@ export class BuildProjector extends JetStreamProjection {
   }
 
   /** A valid build status envelope whose build id agrees with its subject, normalised; else undefined. */
-  private decode(msg: JsMsg): Envelope<BuildStatusPayload> | undefined {
+  private decode(msg: StoredMessage): Envelope<BuildStatusPayload> | undefined {
     const event = this.decodeEnvelope(msg, ProgressFileDto);
     if (!event) return undefined;
     const buildId = this.bus.subjects.buildIdOf(msg.subject);
@@ -98,6 +97,6 @@ export class BuildProjector extends JetStreamProjection {
 }
 
 /** When the stream stored a message (its own clock, in UTC). */
-function storedAt(msg: JsMsg): string {
-  return new Date(Math.floor(msg.info.timestampNanos / 1_000_000)).toISOString();
+function storedAt(msg: StoredMessage): string {
+  return new Date(msg.storedAtMs).toISOString();
 }

@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { type JsMsg } from '@nats-io/jetstream';
 import { DataSource } from 'typeorm';
 import { OutboxMessagePayloadDto } from '#contracts';
-import { Bus, StreamProvisioner } from '#bus';
+import { Bus, type StoredMessage, StreamProvisioner } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { ServiceMetrics } from '#health';
 import { JetStreamProjection, type ProjectionWrite } from '../projections/jetstream-projection.js';
@@ -36,7 +35,7 @@ export class OutboxProjector extends JetStreamProjection {
     return `${this.bus.subjects.streamSubjects('outbox')[0]}`;
   }
 
-  protected write(batch: JsMsg[]): ProjectionWrite {
+  protected write(batch: StoredMessage[]): ProjectionWrite {
     const rows = batch.flatMap((msg) => {
       const event = this.decodeEnvelope(msg, OutboxMessagePayloadDto);
       if (!event) return [];

@@ -1,25 +1,27 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import {
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JsMsg,
-  type StreamInfo,
-} from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type StreamInfo } from '@nats-io/jetstream';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ClassConstructor } from 'class-transformer';
 import { Histogram, type Registry } from 'prom-client';
 import { type Envelope, EnvelopeDto, type StreamRole, validatePlain } from '#contracts';
-import { type Bus, ORDERED_PULL_EXPIRES_MS, releaseOrdered, type StreamProvisioner } from '#bus';
+import {
+  type Bus,
+  StreamBatchReader,
+  StreamReaderLostError,
+  type StoredMessage,
+  type StreamProvisioner,
+} from '#bus';
 import type { Settings } from '#platform';
 import type { ServiceMetrics } from '#health';
 import { ProjectionLease } from './projection-lease.js';
 
 /** At most this many events go into one statement. */
 const BATCH = 256;
-/** Events held in memory at most: past this the reader stops, and reopens where the database got to. */
-export const MAX_PENDING = 4 * BATCH;
+/** Events held in memory at most: one batch (the next is read only once this one is applied). */
+export const MAX_PENDING = BATCH;
+/** How long one read waits for the first event after a quiet spell; a lost read is noticed a little later. */
+const READ_WAIT_MS = 5000;
 /** How often a standby orchestrator tries to take a projection's lease. */
 const LEASE_RETRY_MS = 2000;
 
@@ -35,7 +37,7 @@ export interface ProjectionWrite {
  *
  * The database is the only record of progress: the position (the last stream sequence applied) is written in
  * the same statement as the rows, with the identity of the stream it belongs to (its creation time). Events
- * are read with an ordered consumer from the position on, so they are applied in stream order, and the
+ * are read in stream order from the position on, a statement's worth at a time (StreamBatchReader), so the
  * position never passes an event that was not applied (no holes, also after a crash: a new reader starts
  * where the database is). The consumer is ephemeral: nothing is left on the NATS server.
  *
@@ -43,27 +45,24 @@ export interface ProjectionWrite {
  *   from its start.
  * - Events the stream dropped before they were projected (retention overtook the projection) are reported
  *   as an error with their sequence range, unless the projection expects gaps (`gapsExpected`).
- * - A database outage is retried in place; the reader stops once MAX_PENDING events wait, so memory stays
- *   bounded, and reopens from the position once they are applied. An event the database refuses as data is
- *   logged and skipped.
+ * - A database outage is retried in place with the batch in hand; nothing more is read meanwhile, so memory
+ *   stays bounded. An event the database refuses as data is logged and skipped.
  * - After NATS reconnects, the reader is reopened at once from the position, rather than after missed
  *   heartbeats.
- * - Statements start at least `PROJECTION_BATCH_MS` apart: under load one statement carries many events, and
- *   an event after a quiet spell is written at once.
+ * - Statements start at least `PROJECTION_BATCH_MS` apart: under load one statement carries the events of
+ *   that window, read in one answer from the server, and an event after a quiet spell is written at once.
  * - With several orchestrators, one applies the projection: the holder of its lease (ProjectionLease, a
  *   PostgreSQL advisory lock). The others stand by and take the lease when its holder dies or loses its
  *   database, then read on from the stored position.
  */
 export abstract class JetStreamProjection implements OnApplicationBootstrap, OnModuleDestroy {
   protected readonly logger = new Logger(this.constructor.name);
-  /** Stops the open reader and deletes its consumer on the server. */
-  private release?: () => Promise<void>;
-  /** Bumped at every (re)open: events from an older reader are ignored. */
-  private generation = 0;
-  private readonly pending: JsMsg[] = [];
-  /** The last sequence taken into `pending` (or applied), so an event is never taken twice. */
-  private queuedSeq = 0;
+  private reader?: StreamBatchReader;
+  /** Events read and not applied yet: the batch in hand. */
+  private held = 0;
   private appliedSeq = 0;
+  /** The sequence the next event read should have; one past it means events were lost (unless expected). */
+  private expectedSeq = 1;
   private streamCreated: string | null = null;
   private reopen = true;
   private wake?: () => void;
@@ -81,7 +80,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   /** True where the stream trims on purpose (per subject) and a gap in sequences loses nothing that matters. */
   protected readonly gapsExpected: boolean = false;
   protected abstract filterSubject(): string;
-  protected abstract write(batch: JsMsg[]): ProjectionWrite;
+  protected abstract write(batch: StoredMessage[]): ProjectionWrite;
   /** The stream was replaced: forget what ties rows to the old stream's sequences (inside `tx`). */
   protected abstract onStreamReplaced(tx: EntityManager): Promise<void>;
 
@@ -118,6 +117,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
         { projection: this.projection },
         'lost the lease of the projection (its database connection ended); taking it again when it is free',
       );
+      void this.closeReader();
       this.wake?.();
     };
     if (await this.lease.tryAcquire()) await this.resume();
@@ -136,7 +136,6 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   private async resume(): Promise<void> {
     const stored = await this.stored();
     this.appliedSeq = stored.position;
-    this.queuedSeq = stored.position;
     this.streamCreated = stored.streamCreated;
     await this.openReader();
   }
@@ -150,8 +149,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
 
   /** Without the lease: stop reading, forget what was read, and wait for the lease; false if stopping first. */
   private async takeLease(): Promise<boolean> {
-    this.closeReader();
-    this.pending.length = 0;
+    void this.closeReader();
     while (!this.stopping) {
       if (await this.lease.tryAcquire()) {
         try {
@@ -178,17 +176,16 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.checker);
-    const release = this.release;
-    this.closeReader();
+    const closed = this.closeReader();
     this.wake?.();
     await this.running;
-    await release?.();
+    await closed;
     await this.lease?.release();
   }
 
   /** Events read and waiting to be applied (at most MAX_PENDING). */
   get pendingCount(): number {
-    return this.pending.length;
+    return this.held;
   }
 
   async position(): Promise<number> {
@@ -209,7 +206,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
         if (!(await this.takeLease())) return;
         continue;
       }
-      if (this.reopen && this.pending.length === 0) {
+      if (this.reopen || !this.reader) {
         try {
           await this.openReader();
         } catch (error) {
@@ -221,18 +218,31 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
           continue;
         }
       }
-      if (this.pending.length === 0) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
+      // A statement costs the same CPU for one event as for a hundred, and so does reading them: under load,
+      // let the events of the window gather on the server and read them in one answer.
+      const wait = this.lastStatementAt + this.settings.streams.projectionBatchMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      const reader = this.reader;
+      if (!reader || this.stopping) continue;
+      let read: StoredMessage[];
+      try {
+        read = await reader.next(BATCH, READ_WAIT_MS);
+      } catch (error) {
+        if (!(error instanceof StreamReaderLostError)) throw error;
+        this.logger.warn(
+          { stream: this.stream, err: error.message },
+          'reading the stream again from the position',
+        );
+        this.reopen = true;
         continue;
       }
-      // A statement costs the same CPU for one event as for a hundred: under load, gather what comes behind.
-      const wait = this.lastStatementAt + this.settings.streams.projectionBatchMs - performance.now();
-      if (wait > 0 && this.pending.length < BATCH) await sleep(wait);
+      const batch = this.fresh(read);
+      if (batch.length === 0 || reader !== this.reader) continue;
       this.lastStatementAt = performance.now();
-      const batch = this.pending.slice(0, BATCH);
-      if (!(await this.applyWithRetry(batch))) continue; // stopping, or the lease was lost
-      this.pending.splice(0, batch.length);
+      this.held = batch.length;
+      const applied = await this.applyWithRetry(batch);
+      this.held = 0;
+      if (!applied) continue; // stopping, or the lease was lost
       this.appliedSeq = batch.at(-1)?.seq ?? this.appliedSeq;
     }
   }
@@ -242,7 +252,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
    * written is replayed from its start, and events dropped before they were projected are reported.
    */
   private async openReader(): Promise<void> {
-    this.closeReader();
+    void this.closeReader();
     const info = await this.streamInfo();
     if (this.streamCreated !== null && info.created !== this.streamCreated) {
       this.logger.error(
@@ -259,50 +269,46 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
         await this.onStreamReplaced(tx);
       });
       this.appliedSeq = 0;
-      this.queuedSeq = 0;
     }
     this.streamCreated = info.created;
     const first = info.state.first_seq;
+    this.expectedSeq = this.appliedSeq + 1;
     // (a projection that has applied nothing yet lost nothing: what expired went before it started)
     if (!this.gapsExpected && this.appliedSeq > 0 && info.state.messages > 0 && first > this.appliedSeq + 1) {
       this.reportLoss(this.appliedSeq + 1, first - 1);
+      this.expectedSeq = first;
     }
-    const generation = ++this.generation;
-    const consumer = await this.bus.js.consumers.get(this.stream, {
-      filter_subjects: this.filterSubject(),
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.appliedSeq + 1,
-    });
-    this.queuedSeq = this.appliedSeq;
-    const messages = await consumer.consume({
-      max_messages: BATCH,
-      expires: ORDERED_PULL_EXPIRES_MS,
-      callback: (msg) => this.take(msg, generation),
-    });
-    this.release = releaseOrdered(consumer, messages);
+    const reader = await StreamBatchReader.open(
+      this.bus,
+      this.stream,
+      this.filterSubject(),
+      this.appliedSeq + 1,
+    );
+    if (this.stopping) {
+      await reader.close();
+      return;
+    }
+    this.reader = reader;
     this.reopen = false;
   }
 
-  private take(msg: JsMsg, generation: number): void {
-    if (generation !== this.generation || msg.seq <= this.queuedSeq) return;
-    if (!this.gapsExpected && msg.seq > this.queuedSeq + 1 && this.queuedSeq > 0) {
-      this.reportLoss(this.queuedSeq + 1, msg.seq - 1);
+  /** The events read that are past the position, in order; events the stream lost on the way are reported. */
+  private fresh(read: StoredMessage[]): StoredMessage[] {
+    const batch = read.filter((msg) => msg.seq > this.appliedSeq);
+    for (const msg of batch) {
+      if (!this.gapsExpected && this.appliedSeq > 0 && msg.seq > this.expectedSeq) {
+        this.reportLoss(this.expectedSeq, msg.seq - 1);
+      }
+      this.expectedSeq = msg.seq + 1;
     }
-    this.queuedSeq = msg.seq;
-    this.pending.push(msg);
-    if (this.pending.length >= MAX_PENDING) {
-      // the database is behind (or away): stop reading, and read on from the position once it caught up
-      this.closeReader();
-      this.reopen = true;
-    }
-    this.wake?.();
+    return batch;
   }
 
-  private closeReader(): void {
-    this.generation++;
-    const release = this.release;
-    this.release = undefined;
-    if (release) void release();
+  /** Stops the open reader (its pending read resolves empty) and deletes its consumer on the server. */
+  private closeReader(): Promise<void> {
+    const reader = this.reader;
+    this.reader = undefined;
+    return reader?.close() ?? Promise.resolve();
   }
 
   private async streamInfo(): Promise<StreamInfo> {
@@ -323,7 +329,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     const info = await this.bus.jsm.streams.info(this.stream);
     if (info.created !== this.streamCreated) {
       this.reopen = true;
-      this.closeReader();
+      void this.closeReader();
       this.wake?.();
     }
   }
@@ -341,14 +347,14 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
       if (this.stopping) return;
       if (status.type === 'reconnect') {
         this.reopen = true;
-        this.closeReader();
+        void this.closeReader();
         this.wake?.();
       }
     }
   }
 
   /** True once applied; false if stopping or losing the lease first. */
-  private async applyWithRetry(batch: JsMsg[]): Promise<boolean> {
+  private async applyWithRetry(batch: StoredMessage[]): Promise<boolean> {
     for (let attempt = 1; !this.stopping && this.lease.held; attempt++) {
       try {
         await this.apply(batch);
@@ -373,7 +379,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   }
 
   /** One event in the batch is refused as data (a date PostgreSQL cannot read, say): apply the rest, skip it. */
-  private async isolate(batch: JsMsg[], error: unknown): Promise<void> {
+  private async isolate(batch: StoredMessage[], error: unknown): Promise<void> {
     if (batch.length === 1) {
       // The message and SQLSTATE say it; the driver's error would also log the whole batch's parameters.
       const { message, code } = error as { message?: string; code?: string };
@@ -399,7 +405,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
    * that is not valid cannot become valid later, so it is skipped, never retried.
    */
   protected decodeEnvelope<P extends object>(
-    msg: JsMsg,
+    msg: StoredMessage,
     payloadDto: ClassConstructor<P>,
   ): Envelope<P> | undefined {
     let parsed: unknown;
@@ -422,7 +428,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   }
 
   /** One statement: the subclass's rows, and the position moved to the batch's last sequence. */
-  private async apply(batch: JsMsg[], skippedSeq?: number): Promise<void> {
+  private async apply(batch: StoredMessage[], skippedSeq?: number): Promise<void> {
     const last = batch.reduce((max, msg) => Math.max(max, msg.seq), skippedSeq ?? 0);
     const { ctes, params } = batch.length > 0 ? this.write(batch) : { ctes: '', params: [] };
     const n = params.length;
