@@ -206,6 +206,12 @@ describe('projections: retention that overtakes them', () => {
       assert.equal(report?.['from'], 2);
       assert.equal(report?.['to'], state.first_seq - 1);
       assert.equal(report?.['level'], 50);
+      // every message the stream still holds is stored, and the gap was said once, not again by the first
+      await eventually(async () => {
+        const [{ count }] = await env.query<{ count: string }>('SELECT count(*) FROM outbox_messages');
+        return Number(count) === 1 + state.messages || undefined;
+      });
+      assert.equal(logs.matching(/removed from the stream before they were projected/).length, 1);
     } finally {
       await env.cleanup(orchestrator);
     }
