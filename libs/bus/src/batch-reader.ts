@@ -177,7 +177,7 @@ export class StreamBatchReader {
  * A delivery's stream sequence, consumer sequence and time, from its reply subject (as nats.js reads it):
  * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<nanos>.<pending>`, or the longer form
  * with `<domain>.<account hash>` after `ACK` and a random token at the end. Undefined for anything else.
- * (Exported for its unit spec; not part of the library's index.)
+ * (Exported for its unit spec.)
  */
 export function parseDelivery(msg: Msg): { message: StoredMessage; consumerSeq: number } | undefined {
   const tokens = (msg.reply ?? '').split('.');
