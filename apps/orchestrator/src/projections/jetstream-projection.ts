@@ -47,8 +47,8 @@ export interface ProjectionWrite {
  *   as an error with their sequence range, unless the projection expects gaps (`gapsExpected`).
  * - A database outage is retried in place with the batch in hand; nothing more is read meanwhile, so memory
  *   stays bounded. An event the database refuses as data is logged and skipped.
- * - After NATS reconnects, the reader is reopened at once from the position, rather than after missed
- *   heartbeats.
+ * - After NATS reconnects the reader is reopened from the position at once; so is a reader whose read says
+ *   its consumer is gone.
  * - Statements start at least `PROJECTION_BATCH_MS` apart: under load one statement carries the events of
  *   that window, read in one answer from the server, and an event after a quiet spell is written at once.
  * - With several orchestrators, one applies the projection: the holder of its lease (ProjectionLease, a
@@ -65,6 +65,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
   private expectedSeq = 1;
   private streamCreated: string | null = null;
   private reopen = true;
+  /** Ends the wait for the lease early (the lease was lost, or the service stops). */
   private wake?: () => void;
   private running?: Promise<void>;
   private checker?: NodeJS.Timeout;
@@ -236,8 +237,9 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
         this.reopen = true;
         continue;
       }
+      if (reader !== this.reader) continue; // closed meanwhile: the next reader reads on from the position
       const batch = this.fresh(read);
-      if (batch.length === 0 || reader !== this.reader) continue;
+      if (batch.length === 0) continue;
       this.lastStatementAt = performance.now();
       this.held = batch.length;
       const applied = await this.applyWithRetry(batch);
@@ -324,13 +326,12 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
     }
   }
 
-  /** A stream replaced while the reader was open is noticed here; so is retention overtaking the reader. */
+  /** A stream replaced while the reader was open is noticed here (retention shows as a gap in what it reads). */
   private async checkStream(): Promise<void> {
     const info = await this.bus.jsm.streams.info(this.stream);
     if (info.created !== this.streamCreated) {
       this.reopen = true;
-      void this.closeReader();
-      this.wake?.();
+      void this.closeReader(); // ends the open read: the loop reopens
     }
   }
 
@@ -347,8 +348,7 @@ export abstract class JetStreamProjection implements OnApplicationBootstrap, OnM
       if (this.stopping) return;
       if (status.type === 'reconnect') {
         this.reopen = true;
-        void this.closeReader();
-        this.wake?.();
+        void this.closeReader(); // ends the open read: the loop reopens
       }
     }
   }
