@@ -47,6 +47,27 @@ export class CpuMeter {
     this.before = this.read();
   }
 
+  /**
+   * Waits until each of `names` has used at most `quietMsPerSecond` of CPU over one whole second (or `timeoutMs`
+   * passed), and says how long that took: a service's start (compiling, a collection after it) can run on for
+   * seconds after it answers, and would otherwise be counted as the cost of the first events.
+   */
+  async settle(
+    names: string[],
+    quietMsPerSecond = 50,
+    timeoutMs = 30_000,
+  ): Promise<{ ms: number; quiet: boolean }> {
+    const began = performance.now();
+    for (;;) {
+      this.start();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const used = this.stop();
+      const quiet = names.every((name) => (used[name] ?? 0) * 1000 <= quietMsPerSecond);
+      const ms = performance.now() - began;
+      if (quiet || ms >= timeoutMs) return { ms, quiet };
+    }
+  }
+
   /** CPU seconds per watched name since `start()` (a process that started since counts from 0). */
   stop(): Record<string, number> {
     const after = this.read();

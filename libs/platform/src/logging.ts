@@ -32,7 +32,7 @@ interface SerializedResponse {
  * (`GET /builds 200 3ms`, with its id); its headers only at DEBUG, and credentials never.
  */
 export function loggerParams(settings: Settings, service: string, unlogged: RouteInfo[] = []): Params {
-  const withHeaders = settings.log.level === 'debug' || settings.log.level === 'trace';
+  const withHeaders = settings.log.debug;
   const options = {
     level: settings.log.level,
     base: { service },

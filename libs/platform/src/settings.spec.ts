@@ -91,6 +91,13 @@ describe('settings', () => {
     });
   }
 
+  it('writes debug lines only at LOG_LEVEL debug or trace', () => {
+    assert.equal(loadSettings({}, '/repo').log.debug, false);
+    assert.equal(loadSettings({ LOG_LEVEL: 'info' }, '/repo').log.debug, false);
+    assert.equal(loadSettings({ LOG_LEVEL: 'debug' }, '/repo').log.debug, true);
+    assert.equal(loadSettings({ LOG_LEVEL: 'trace' }, '/repo').log.debug, true);
+  });
+
   it('treats an empty variable as unset', () => {
     assert.equal(loadSettings({ GATEWAY_PORT: '' }).gateway.port, 3000);
   });

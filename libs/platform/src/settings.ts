@@ -268,6 +268,8 @@ export interface Settings {
   workflows: WorkflowSettings;
   log: {
     level: string;
+    /** Debug lines are written (LOG_LEVEL debug or trace): a per-event debug line is not even built otherwise. */
+    debug: boolean;
     pretty: boolean;
     /** Where the JSON lines go: stdout, unless a test takes them to assert on (not a setting). */
     destination?: { write(line: string): void };
@@ -532,6 +534,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     },
     log: {
       level: raw.LOG_LEVEL ?? 'info',
+      debug: raw.LOG_LEVEL === 'debug' || raw.LOG_LEVEL === 'trace',
       pretty: (raw.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty',
     },
   };
