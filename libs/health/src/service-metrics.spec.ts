@@ -29,7 +29,14 @@ describe('ServiceMetrics: CPU per event handled', () => {
       perEvent >= 10 && perEvent < 40,
       `at least 40 ms over 4 events, and not much more: ${perEvent}`,
     );
-    assert.equal(valueOf(await metrics.scrape(), 'guardkit_cpu_ms_per_event'), 0, 'no event since');
+    const quiet = await metrics.scrape();
+    assert.equal(valueOf(quiet, 'guardkit_cpu_ms_per_event'), 0, 'no event since');
+    assert.equal(valueOf(quiet, 'guardkit_events_handled_total{kind="builds"}'), 4, 'a total, not a window');
     assert.match(text, /^guardkit_spec_nodejs_eventloop_lag_p99_seconds /m);
+    metrics.eventsHandled('builds', 2);
+    metrics.eventsHandled('progress');
+    const later = await metrics.scrape();
+    assert.equal(valueOf(later, 'guardkit_events_handled_total{kind="builds"}'), 6);
+    assert.equal(valueOf(later, 'guardkit_events_handled_total{kind="progress"}'), 1);
   });
 });

@@ -63,7 +63,7 @@ describe('SseConnection', () => {
     handler = (_req, res) => {
       const sse = new SseConnection(res, options);
       sse.send(new SseFrame('status', '{"a":1}', 7));
-      sse.send(new SseFrame('end', 'line one\nline two'));
+      sse.send(new SseFrame('end', 'line one\r\nline two\nline three'));
       sse.end();
     };
     const body = await readAll();
@@ -71,7 +71,9 @@ describe('SseConnection', () => {
     const retry = Number(/^retry: (\d+)/.exec(body)?.[1]);
     assert.ok(retry >= 1000 && retry < 1500, 'the hint has up to 50% jitter');
     assert.ok(
-      body.endsWith('id: 7\nevent: status\ndata: {"a":1}\n\nevent: end\ndata: line one\ndata: line two\n\n'),
+      body.endsWith(
+        'id: 7\nevent: status\ndata: {"a":1}\n\nevent: end\ndata: line one\ndata: line two\ndata: line three\n\n',
+      ),
       body,
     );
   });

@@ -20,10 +20,10 @@ export class SseFrame {
      */
     readonly conflationKey?: string,
   ) {
-    const lines = id === undefined ? [] : [`id: ${id}`];
-    lines.push(`event: ${event}`);
-    for (const line of data.split(/\r?\n/)) lines.push(`data: ${line}`);
-    this.bytes = Buffer.from(`${lines.join('\n')}\n\n`);
+    const head = id === undefined ? `event: ${event}\n` : `id: ${id}\nevent: ${event}\n`;
+    // an event's JSON is one line; only other text needs a `data:` line per line
+    const body = data.includes('\n') ? data.split(/\r?\n/).join('\ndata: ') : data;
+    this.bytes = Buffer.from(`${head}data: ${body}\n\n`);
   }
 }
 
