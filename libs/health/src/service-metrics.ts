@@ -37,7 +37,7 @@ export class ServiceMetrics {
 
   /**
    * Events handled since the last scrape, by kind, added to the counter at scrape: a labelled `inc` per event
-   * cost about 1% of the gateway's CPU (its label lookup), for a number nobody reads between scrapes.
+   * cost about 2% of the gateway's JavaScript (its label lookup), for a number nobody reads between scrapes.
    */
   private readonly handledUnscraped = new Map<string, number>();
   /** The events this service handled, by kind (issue 15: what its CPU is spent on). */
