@@ -3,6 +3,7 @@ import { Controller, type DynamicModule, Get, Header, Inject, Injectable, Module
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { UnscrapedCounts } from './unscraped-counts.js';
 
 /** Sets a sampled gauge's values for one part: `set({projection: 'builds'}, 12)`. */
 export type Sampler = (set: (labels: Record<string, string>, value: number) => void) => Promise<void> | void;
@@ -35,23 +36,15 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  /**
-   * Events handled since the last scrape, by kind, added to the counter at scrape: a labelled `inc` per event
-   * cost about 2% of the gateway's JavaScript (its label lookup), for a number nobody reads between scrapes.
-   */
-  private readonly handledUnscraped = new Map<string, number>();
+  /** Events handled since the last scrape, by kind: added to the counter at scrape (UnscrapedCounts says why). */
+  private readonly handledUnscraped = new UnscrapedCounts();
   /** The events this service handled, by kind (issue 15: what its CPU is spent on). */
   private readonly handled: Counter = new Counter({
     name: 'guardkit_events_handled_total',
     help: 'Events the service handled: files published (ingestor), events projected (orchestrator), events read from the bus for SSE clients (gateway)',
     labelNames: ['kind'],
     registers: [this.registry],
-    collect: () => {
-      for (const [kind, count] of this.handledUnscraped) {
-        if (count > 0) this.handled.inc({ kind }, count);
-      }
-      this.handledUnscraped.clear();
-    },
+    collect: () => this.handledUnscraped.drain((kind, _, count) => this.handled.inc({ kind }, count)),
   });
   private handledSinceScrape = 0;
   private cpuAtScrape = process.cpuUsage();
@@ -85,7 +78,7 @@ export class ServiceMetrics {
 
   /** Counts events handled (`kind`: `progress`, `outbox`, `builds`…), for `guardkit_cpu_ms_per_event`. */
   eventsHandled(kind: string, count = 1): void {
-    this.handledUnscraped.set(kind, (this.handledUnscraped.get(kind) ?? 0) + count);
+    this.handledUnscraped.add(kind, '', count);
     this.handledSinceScrape += count;
   }
 

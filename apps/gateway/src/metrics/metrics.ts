@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ServiceMetrics } from '#health';
+import { ServiceMetrics, UnscrapedCounts } from '#health';
 
 /** What the SSE hub shows the metrics, read at each scrape. */
 export interface SseGauges {
@@ -19,24 +19,14 @@ export class GatewayMetrics {
     labelNames: ['stream'],
     registers: [this.registry],
   });
-  /**
-   * Events written, counted in a plain map and added to the counter at scrape: one event to 10,000
-   * connections would otherwise be 10,000 label lookups on the hot path.
-   */
-  private readonly sent = new Map<string, Map<string, number>>();
+  /** Events written, counted per connection and added to the counter at scrape (UnscrapedCounts says why). */
+  private readonly sent = new UnscrapedCounts();
   readonly sseEvents: Counter = new Counter({
     name: 'guardkit_sse_events_total',
     help: 'Events written to SSE clients, by stream and event type',
     labelNames: ['stream', 'event'],
     registers: [this.registry],
-    collect: () => {
-      for (const [stream, byEvent] of this.sent) {
-        for (const [event, count] of byEvent) {
-          if (count > 0) this.sseEvents.inc({ stream, event }, count);
-          byEvent.set(event, 0);
-        }
-      }
-    },
+    collect: () => this.sent.drain((stream, event, count) => this.sseEvents.inc({ stream, event }, count)),
   });
   readonly sseClosed = new Counter({
     name: 'guardkit_sse_closed_total',
@@ -86,9 +76,7 @@ export class GatewayMetrics {
   }
 
   countSent(stream: string, event: string): void {
-    let byEvent = this.sent.get(stream);
-    if (!byEvent) this.sent.set(stream, (byEvent = new Map<string, number>()));
-    byEvent.set(event, (byEvent.get(event) ?? 0) + 1);
+    this.sent.add(stream, event);
   }
 
   watchSse(gauges: SseGauges): void {
