@@ -18,10 +18,12 @@ import type { BuildStatusPayload, Envelope } from '#contracts';
 import { eventually, freePort, PipelineClient, ServiceProcess, SseClient, TestEnv } from '#test-support';
 import { HEADER, row, summarize } from './stats.js';
 import { cleanUpOnInterrupt } from './interrupt.js';
+import { profileArgs } from './profile.js';
 
 const PIPELINES = Number(process.env['BENCH_PIPELINES'] ?? 50);
 const ACTIONS = Number(process.env['BENCH_ACTIONS'] ?? 20);
 const LANES = Number(process.env['BENCH_CONCURRENCY'] ?? 8);
+const profile = profileArgs('pipelines');
 const exec = promisify(execFile);
 
 // An empty HOME: a login shell (`bash -lc`) then reads /etc/profile only, as on a clean machine, for the
@@ -54,7 +56,7 @@ async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actio
   const port = await freePort();
   const processEnv = { ...env.processEnv(), GATEWAY_PORT: String(port), HOME: home };
   const services = (['orchestrator', 'gateway'] as const).map((name) =>
-    ServiceProcess.start(name, processEnv),
+    ServiceProcess.start(name, processEnv, profile.nodeArgs),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
@@ -135,6 +137,7 @@ try {
   console.log(HEADER);
   console.log(row('action end (ended_at) → its SSE event', summarize(ours.latencies)));
   console.log('(aim: p99 at most 50 ms)');
+  if (profile.dir) console.log(`\nCPU profiles of the services (written as they stop): ${profile.dir}`);
 } finally {
   await env.cleanup();
 }

@@ -17,9 +17,11 @@ import { FlowProducer, type FlowJob, type Job, Worker } from 'bullmq';
 import { eventually, freePort, ServiceProcess, TestEnv, WorkflowClient } from '#test-support';
 import { HEADER, row, summarize } from './stats.js';
 import { cleanUpOnInterrupt } from './interrupt.js';
+import { profileArgs } from './profile.js';
 
 const WORKFLOWS = Number(process.env['BENCH_WORKFLOWS'] ?? 20);
 const LANES = Number(process.env['BENCH_CONCURRENCY'] ?? 20);
+const profile = profileArgs('workflows');
 const STAGES = ['consensus', 'splitter', 'implementer', 'tester', 'reviewer'];
 
 const env = await TestEnv.create({
@@ -112,7 +114,7 @@ async function workflows(): Promise<{ wallMs: number; hops: number[] }> {
     AGENT_COMMAND: agent(trace),
   };
   const services = (['orchestrator', 'gateway'] as const).map((name) =>
-    ServiceProcess.start(name, processEnv),
+    ServiceProcess.start(name, processEnv, profile.nodeArgs),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
@@ -156,6 +158,7 @@ try {
   console.log(
     `ratio of medians ${(o.p50 / b.p50).toFixed(2)}×, of p99 ${(o.p99 / b.p99).toFixed(2)}× (aim: at most 2×; p99 hop under 100 ms)`,
   );
+  if (profile.dir) console.log(`\nCPU profiles of the services (written as they stop): ${profile.dir}`);
 } finally {
   await env.cleanup();
 }
