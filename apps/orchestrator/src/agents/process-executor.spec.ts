@@ -83,4 +83,62 @@ describe('ProcessExecutor: one process group per execution', () => {
     assert.equal(result.signal, 'SIGKILL');
     assert.ok(Date.now() - started >= 300);
   });
+  it('a folder that does not exist: spawn_failed with the reason, and the next one runs', async () => {
+    const executor = new ProcessExecutor();
+    const failed = await executor.execute(base({ cwd: '/nonexistent/guardkit-folder' }));
+    assert.equal(failed.outcome, 'spawn_failed');
+    assert.match(failed.detail ?? '', /ENOENT/);
+    assert.equal(executor.active, 0);
+    assert.equal((await executor.execute(base({ command: 'exit 3' }))).exitCode, 3);
+  });
+
+  it('a cancel that comes before the process has started still ends it once it has', async () => {
+    const executor = new ProcessExecutor();
+    let pid = 0;
+    const running = executor.execute(
+      base({ command: 'sleep 30', onSpawn: (p) => Promise.resolve(void (pid = p)) }),
+    );
+    assert.equal(executor.cancel('b1'), 1);
+    const result = await running;
+    assert.equal(result.outcome, 'cancelled');
+    assert.equal(result.signal, 'SIGTERM', 'ended by the cancel, not by itself');
+    assert.ok(pid > 0 && !alive(pid), 'the process did not outlive its cancel');
+  });
+
+  it('the launcher killed with SIGKILL: what it ran is ended and interrupted; the next runs on a new one', async () => {
+    const executor = new ProcessExecutor();
+    let pid = 0;
+    const started = new Promise<void>((ready) => {
+      void executor
+        .execute(
+          base({
+            command: 'echo ready; sleep 30',
+            onSpawn: (p) => Promise.resolve(void (pid = p)),
+            onLine: () => ready(),
+          }),
+        )
+        .then((r) => (result = r));
+    });
+    let result: Awaited<ReturnType<ProcessExecutor['execute']>> | undefined;
+    await started;
+    const launcher = executor.launcherPid;
+    assert.ok(launcher && alive(launcher));
+    process.kill(launcher, 'SIGKILL');
+    while (!result) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(result.outcome, 'interrupted');
+    assert.match(result.detail ?? '', /launcher stopped \(killed by SIGKILL\)/);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(pid > 0 && !alive(pid), 'the process the launcher ran was ended');
+    const next = await executor.execute(base({ command: 'echo again', onLine: () => undefined }));
+    assert.deepEqual([next.outcome, next.exitCode], ['exited', 0]);
+    assert.notEqual(executor.launcherPid, launcher);
+  });
+  it('the launcher gone before it started the process: spawn_failed, since nothing ran', async () => {
+    const executor = new ProcessExecutor();
+    const running = executor.execute(base({ command: 'echo never' }));
+    process.kill(executor.launcherPid!, 'SIGKILL'); // long before a new Node process can have started anything
+    const result = await running;
+    assert.equal(result.outcome, 'spawn_failed');
+    assert.match(result.detail ?? '', /launcher stopped/);
+  });
 });

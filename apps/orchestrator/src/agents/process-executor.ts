@@ -1,5 +1,8 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Injectable, Logger } from '@nestjs/common';
+import type { LaunchEvent, LaunchRequest } from './process-launcher.js';
+import { signalGroup } from './process-group.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -34,20 +37,18 @@ export interface ExecutionResult {
   detail: string | null;
 }
 
-/** Sends a signal to a whole process group; false when the group is gone. */
-export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 interface Running {
   key: string;
   stop: (outcome: 'cancelled' | 'interrupted', why: string) => void;
+  /** What the launcher tells about this execution. */
+  hear: (event: LaunchEvent) => void;
+  /** The launcher went before telling how it ended. */
+  orphan: (why: string) => void;
+  /** The launcher it was sent to. */
+  launcher: ChildProcess | undefined;
 }
+
+const LAUNCHER = fileURLToPath(new URL('./process-launcher.js', import.meta.url));
 
 /**
  * The one executor of every process an agent queue runs (pipeline actions, agents, workflow roles). Each runs
@@ -55,16 +56,23 @@ interface Running {
  * SIGTERM to the group, then SIGKILL after the grace period. Whatever the command left running in its group
  * when it exits is ended too, so a pipeline leaves no process behind. Written on `child_process` because the
  * process-group handling (detached group, group signals, escalation) is the point, and no library adds it.
+ *
+ * The processes are started by the process launcher (`process-launcher.ts`), a small process forked once,
+ * so that starting one does not stop this process's event loop; timers, signals and lines stay here. If the
+ * launcher dies, what it ran is ended (its output had no reader left) and ends `interrupted`, what it had not
+ * started yet `spawn_failed`; the next execution forks a new launcher.
  */
 @Injectable()
 export class ProcessExecutor {
   private readonly logger = new Logger(ProcessExecutor.name);
-  private readonly running = new Set<Running>();
+  private readonly running = new Map<number, Running>();
+  private launcher: ChildProcess | undefined;
+  private nextId = 1;
 
   /** Ends every process of a build (a cancel); returns how many were running. */
   cancel(key: string, why = 'cancelled'): number {
     let count = 0;
-    for (const run of this.running) {
+    for (const run of this.running.values()) {
       if (run.key !== key) continue;
       run.stop('cancelled', why);
       count++;
@@ -74,13 +82,13 @@ export class ProcessExecutor {
 
   /** Ends every process (shutdown): each execution ends `interrupted`, and is run again when its build resumes. */
   interruptAll(why: string): number {
-    for (const run of this.running) run.stop('interrupted', why);
+    for (const run of this.running.values()) run.stop('interrupted', why);
     return this.running.size;
   }
 
   /** Whether a process of this build runs here now. */
   isRunning(key: string): boolean {
-    for (const run of this.running) if (run.key === key) return true;
+    for (const run of this.running.values()) if (run.key === key) return true;
     return false;
   }
 
@@ -88,32 +96,27 @@ export class ProcessExecutor {
     return this.running.size;
   }
 
+  /** The launcher's process id while it runs (diagnostics and tests). */
+  get launcherPid(): number | undefined {
+    return this.launcher?.pid;
+  }
+
   execute(spec: Execution): Promise<ExecutionResult> {
     return new Promise((resolve) => {
-      let child;
-      try {
-        // --norc: bash reads ~/.bashrc when its stdin is a socket (it takes it for sshd), and Node's pipes are
-        child = spawn('bash', ['--norc', spec.login ? '-lc' : '-c', spec.command], {
-          cwd: spec.cwd,
-          env: spec.env,
-          detached: true,
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-      } catch (error) {
-        resolve({ outcome: 'spawn_failed', exitCode: null, signal: null, detail: (error as Error).message });
-        return;
-      }
+      const id = this.nextId++;
+      let pid: number | undefined;
       let ended: { outcome: ExecutionOutcome; detail: string } | undefined;
       let killTimer: NodeJS.Timeout | undefined;
-      const stop = (outcome: ExecutionOutcome, detail: string) => {
-        if (ended || child.pid === undefined) return;
-        ended = { outcome, detail };
-        signalGroup(child.pid, 'SIGTERM');
-        killTimer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), spec.killGraceMs);
+      const terminate = (groupPid: number) => {
+        signalGroup(groupPid, 'SIGTERM');
+        killTimer = setTimeout(() => signalGroup(groupPid, 'SIGKILL'), spec.killGraceMs);
       };
-      const entry: Running = { key: spec.key, stop };
-      this.running.add(entry);
-
+      const stop = (outcome: ExecutionOutcome, detail: string) => {
+        if (ended) return;
+        ended = { outcome, detail };
+        // before the launcher has said it started, it is ended as soon as it has
+        if (pid !== undefined) terminate(pid);
+      };
       const deadline = setTimeout(
         () => stop('timed_out', `no end after ${spec.timeoutMs} ms`),
         spec.timeoutMs,
@@ -123,57 +126,126 @@ export class ProcessExecutor {
         clearTimeout(silence);
         silence = setTimeout(() => stop('silent', `no output for ${spec.silenceMs} ms`), spec.silenceMs);
       };
-      for (const stream of ['stdout', 'stderr'] as const) {
-        let partial = '';
-        child[stream].setEncoding('utf8');
-        child[stream].on('data', (chunk: string) => {
-          heard();
-          const lines = (partial + chunk).split('\n');
-          partial = lines.pop() ?? '';
-          for (const line of lines) spec.onLine(stream, line.endsWith('\r') ? line.slice(0, -1) : line);
-        });
-        child[stream].on('end', () => {
-          if (partial !== '') spec.onLine(stream, partial);
-          partial = '';
-        });
-      }
-      child.stdin.on('error', () => undefined); // a command that never reads its stdin closes it early
-      child.stdin.end(spec.stdin ?? '');
-
-      let exit: { code: number | null; signal: string | null } | undefined;
-      child.on('error', (error) => {
-        if (!ended) ended = { outcome: 'spawn_failed', detail: error.message };
-        if (child.pid !== undefined) return;
-        // never started (a folder gone, no bash): no 'close' may follow
-        clearTimeout(deadline);
-        clearTimeout(silence);
-        this.running.delete(entry);
-        resolve({ outcome: 'spawn_failed', exitCode: null, signal: null, detail: error.message });
-      });
-      child.on('exit', (code, signal) => {
-        exit = { code, signal };
-        // What the command started and left in its group goes with it.
-        if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      });
-      child.on('close', (code, signal) => {
+      const partial = { stdout: '', stderr: '' };
+      const finish = (result: ExecutionResult) => {
         clearTimeout(deadline);
         clearTimeout(silence);
         clearTimeout(killTimer);
-        this.running.delete(entry);
-        const end = exit ?? { code, signal };
-        resolve({
-          outcome: ended?.outcome ?? 'exited',
-          exitCode: end.code,
-          signal: end.signal,
-          detail: ended?.detail ?? null,
+        this.running.delete(id);
+        this.refLauncher();
+        for (const stream of ['stdout', 'stderr'] as const) {
+          if (partial[stream] !== '') spec.onLine(stream, partial[stream]);
+          partial[stream] = '';
+        }
+        resolve(result);
+      };
+
+      const hear = (event: LaunchEvent) => {
+        switch (event.type) {
+          case 'started':
+            pid = event.pid;
+            if (ended) terminate(pid);
+            spec.onSpawn(pid).catch((error: unknown) => {
+              this.logger.error({ err: error }, 'could not record a started process: ending it');
+              stop('interrupted', 'its start could not be recorded');
+            });
+            return;
+          case 'failed':
+            finish({ outcome: 'spawn_failed', exitCode: null, signal: null, detail: event.detail });
+            return;
+          case 'output': {
+            heard();
+            const lines = (partial[event.stream] + event.chunk).split('\n');
+            partial[event.stream] = lines.pop() ?? '';
+            for (const line of lines)
+              spec.onLine(event.stream, line.endsWith('\r') ? line.slice(0, -1) : line);
+            return;
+          }
+          case 'ended':
+            if (!ended && event.error !== null) ended = { outcome: 'spawn_failed', detail: event.error };
+            finish({
+              outcome: ended?.outcome ?? 'exited',
+              exitCode: event.code,
+              signal: event.signal,
+              detail: ended?.detail ?? null,
+            });
+        }
+      };
+      const orphan = (why: string) => {
+        // its output has no reader any more: end what it started rather than leave it unwatched; what it had
+        // not started yet never ran (spawn_failed, so a launcher that cannot start fails jobs, not loops them)
+        if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+        finish({
+          outcome: ended?.outcome ?? (pid === undefined ? 'spawn_failed' : 'interrupted'),
+          exitCode: null,
+          signal: null,
+          detail: ended?.detail ?? why,
         });
-      });
-      if (child.pid !== undefined) {
-        spec.onSpawn(child.pid).catch((error: unknown) => {
-          this.logger.error({ err: error }, 'could not record a started process: ending it');
-          stop('interrupted', 'its start could not be recorded');
-        });
+      };
+      const run: Running = { key: spec.key, stop, hear, orphan, launcher: undefined };
+      this.running.set(id, run);
+
+      const request: LaunchRequest = {
+        type: 'launch',
+        id,
+        command: spec.command,
+        login: spec.login,
+        cwd: spec.cwd,
+        env: spec.env,
+        stdin: spec.stdin ?? '',
+      };
+      try {
+        run.launcher = this.launcherProcess();
+        run.launcher.send(request);
+      } catch (error) {
+        orphan(`the process launcher could not be reached: ${(error as Error).message}`);
       }
     });
+  }
+
+  private launcherProcess(): ChildProcess {
+    if (this.launcher?.connected) {
+      this.refLauncher();
+      return this.launcher;
+    }
+    // no inherited --cpu-prof or --inspect: the launcher is not what they are for
+    const launcher = fork(LAUNCHER, [], {
+      execArgv: [],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    launcher.on('message', (event: LaunchEvent) => this.running.get(event.id)?.hear(event));
+    let stopped = false;
+    const gone = (why: string) => {
+      if (stopped) return;
+      stopped = true;
+      if (this.launcher === launcher) this.launcher = undefined;
+      const orphans = [...this.running.values()].filter((run) => run.launcher === launcher);
+      if (orphans.length > 0)
+        this.logger.error(
+          { processes: orphans.length, why },
+          'the process launcher stopped: ending what it ran',
+        );
+      for (const run of orphans) run.orphan(`the process launcher stopped (${why})`);
+    };
+    launcher.on('error', (error) => gone(error.message));
+    launcher.on('exit', (code, signal) => gone(signal ? `killed by ${signal}` : `exit code ${code}`));
+    this.launcher = launcher;
+    this.refLauncher();
+    return launcher;
+  }
+
+  /** The launcher keeps this process alive only while something runs (a test, or a shutdown, may end it). */
+  private refLauncher(): void {
+    const launcher = this.launcher;
+    if (!launcher) return;
+    const channel = launcher.channel as { ref(): void; unref(): void } | undefined;
+    if (this.running.size > 0) {
+      launcher.ref();
+      channel?.ref();
+    } else {
+      launcher.unref();
+      channel?.unref();
+    }
   }
 }

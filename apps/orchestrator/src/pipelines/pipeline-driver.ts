@@ -18,7 +18,8 @@ import type { Bus, EventPublisher } from '#bus';
 import type { Clock, Settings } from '#platform';
 import type { AgentQueues } from '../agents/agent-queues.js';
 import { LogSink } from '../agents/log-sink.js';
-import { type ProcessExecutor, signalGroup } from '../agents/process-executor.js';
+import { type ProcessExecutor } from '../agents/process-executor.js';
+import { signalGroup } from '../agents/process-group.js';
 import {
   PIPELINE_ACTION_JOB,
   type PipelineActionJob,
