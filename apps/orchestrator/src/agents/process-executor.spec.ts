@@ -141,4 +141,20 @@ describe('ProcessExecutor: one process group per execution', () => {
     assert.equal(result.outcome, 'spawn_failed');
     assert.match(result.detail ?? '', /launcher stopped/);
   });
+  it('a process that writes fast: every line arrives, in order', async () => {
+    let count = 0;
+    let last = '';
+    const result = await new ProcessExecutor().execute(
+      base({
+        command: 'seq 1 300000',
+        onLine: (_s, line) => {
+          count++;
+          if (line !== String(count)) last = `line ${count} was ${line}`;
+        },
+      }),
+    );
+    assert.equal(result.exitCode, 0);
+    assert.equal(last, '', last);
+    assert.equal(count, 300_000);
+  });
 });

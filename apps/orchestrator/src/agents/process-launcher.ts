@@ -54,9 +54,16 @@ function launch(request: LaunchRequest): void {
   }
   const pid = child.pid;
   if (pid !== undefined) send({ type: 'started', id, pid });
+  // Output is read only as fast as the channel takes it: a process that writes faster than the orchestrator reads
+  // waits on its pipe, as it did when the orchestrator read the pipe itself, instead of filling this one's memory.
+  const outputs = [child.stdout, child.stderr];
+  const resume = () => outputs.forEach((output) => output.resume());
   for (const stream of ['stdout', 'stderr'] as const) {
     child[stream].setEncoding('utf8');
-    child[stream].on('data', (chunk: string) => send({ type: 'output', id, stream, chunk }));
+    child[stream].on('data', (chunk: string) => {
+      const event: LaunchEvent = { type: 'output', id, stream, chunk };
+      if (process.send?.(event, undefined, {}, resume) === false) outputs.forEach((output) => output.pause());
+    });
   }
   child.stdin.on('error', () => undefined); // a command that never reads its stdin closes it early
   child.stdin.end(request.stdin);
