@@ -112,7 +112,7 @@ describe('StreamProvisioner', () => {
       assert.ok(error instanceof StreamProvisioningError);
       assert.match(
         error.message,
-        /cannot create or update stream p_GUARDKIT_BUILDS after \d+ attempts in 1 s/,
+        /cannot create or update stream p_GUARDKIT_BUILDS after \d+ attempts in 1\.\d s/,
       );
       assert.match(error.message, /STREAM_REPLICAS=3 needs that many JetStream servers/);
       return true;

@@ -69,9 +69,9 @@ export class StreamProvisioner implements OnModuleInit {
         return;
       } catch (error) {
         const transient = isTransient(error);
-        if (!transient || Date.now() + delayMs > deadline) {
+        if (!transient || Date.now() >= deadline) {
           throw new StreamProvisioningError(
-            `cannot create or update stream ${name}${transient ? ` after ${attempt} attempts in ${Math.round((Date.now() - started) / 1000)} s (STREAM_PROVISION_TIMEOUT_MS)` : ''}: ` +
+            `cannot create or update stream ${name}${transient ? ` after ${attempt} attempts in ${((Date.now() - started) / 1000).toFixed(1)} s (STREAM_PROVISION_TIMEOUT_MS)` : ''}: ` +
               `${describeJetStreamError(error)}; ${await this.clusterState()}`,
             { cause: error },
           );
@@ -82,7 +82,8 @@ export class StreamProvisioner implements OnModuleInit {
             'JetStream is not ready for the stream yet; trying again',
           );
         }
-        await sleep(delayMs * (0.5 + Math.random())); // jitter: the services that collided do not collide again
+        // jitter: the services that collided do not collide again; the last try comes at the deadline
+        await sleep(Math.min(delayMs * (0.5 + Math.random()), Math.max(deadline - Date.now(), 0)));
         delayMs = Math.min(delayMs * 2, 2000);
       }
     }
