@@ -10,6 +10,12 @@ export function cleanUpOnInterrupt(cleanup: () => Promise<unknown>): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       process.stderr.write(`\n${signal}: stopping the benchmark's services and removing its data\n`);
+      // The benchmark's own code then fails (its services are gone); that must not end the process with its
+      // error, and exit code 1, before this cleanup has run and exited with the signal's code.
+      const afterInterrupt = (error: unknown) =>
+        process.stderr.write(`after ${signal}: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.on('uncaughtException', afterInterrupt);
+      process.on('unhandledRejection', afterInterrupt);
       void Promise.all([...ServiceProcess.live].map((service) => service.stop()))
         .then(cleanup)
         .catch((error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`))

@@ -23,6 +23,7 @@ import { resolveServices, type ServiceUrls } from './services.js';
 export class TestEnv {
   private natsConnection?: NatsConnection;
   private manager?: JetStreamManager;
+  private removal?: Promise<void>;
 
   private constructor(
     readonly urls: ServiceUrls,
@@ -185,8 +186,17 @@ export class TestEnv {
     }
   }
 
+  /**
+   * Closes the given apps, then removes this environment's streams, database, queues, tmux server and folder.
+   * The removal runs once however often and however concurrently this is called: an interrupted benchmark calls
+   * it from its signal handler while its own `finally` does too, and the second deleting the same streams failed.
+   */
   async cleanup(...apps: (INestApplicationContext | NestExpressApplication | undefined)[]): Promise<void> {
     for (const app of apps) await app?.close();
+    await (this.removal ??= this.removeAll());
+  }
+
+  private async removeAll(): Promise<void> {
     const { jsm, nc } = await this.nats();
     for await (const name of jsm.streams.names()) {
       if (name.startsWith(`${this.namespace}_`)) await jsm.streams.delete(name);
