@@ -8,7 +8,8 @@ import { signalGroup } from './process-group.js';
  * Why a process of its own: Node's `spawn` forks the calling process whole and waits until the child has called
  * `exec`. From the orchestrator (a few hundred MB resident) that stopped its event loop 3–4 ms per process on a
  * busy two-core machine, the largest item of its profile in `bench:pipelines` (`docs/benchmarks.md`); from this
- * process, which loads nothing but `node:child_process`, a fork copies little and stops nobody else.
+ * process, which loads only `node:child_process` and `process-group.ts`, a fork copies little and stops nobody
+ * else.
  *
  * It keeps no state of its own beyond the processes it watches: signals to a process group are sent by the
  * executor directly, and when the orchestrator goes (the channel closes), it exits at once, as the
