@@ -34,8 +34,9 @@ export type LaunchEvent =
   | { type: 'output'; id: number; stream: 'stdout' | 'stderr'; chunk: string }
   | { type: 'ended'; id: number; code: number | null; signal: string | null; error: string | null };
 
-function send(event: LaunchEvent): void {
-  process.send?.(event);
+/** False when the channel's backlog is full; `written` runs once this event has been written to it. */
+function send(event: LaunchEvent, written?: () => void): boolean {
+  return process.send?.(event, undefined, {}, written) ?? false;
 }
 
 function launch(request: LaunchRequest): void {
@@ -62,8 +63,7 @@ function launch(request: LaunchRequest): void {
   for (const stream of ['stdout', 'stderr'] as const) {
     child[stream].setEncoding('utf8');
     child[stream].on('data', (chunk: string) => {
-      const event: LaunchEvent = { type: 'output', id, stream, chunk };
-      if (process.send?.(event, undefined, {}, resume) === false) outputs.forEach((output) => output.pause());
+      if (!send({ type: 'output', id, stream, chunk }, resume)) outputs.forEach((output) => output.pause());
     });
   }
   child.stdin.on('error', () => undefined); // a command that never reads its stdin closes it early
