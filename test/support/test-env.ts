@@ -10,6 +10,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { execFile } from 'node:child_process';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { readStoredMessage } from '#bus';
 import { createEnvelope, Subjects } from '#contracts';
 import { loadSettings, type Settings } from '#platform';
 import { progressUpdate } from './progress.js';
@@ -91,7 +92,7 @@ export class TestEnv {
     const { jsm } = await this.nats();
     const out: { seq: number; data: string }[] = [];
     for (let seq = 0; ;) {
-      const msg = await jsm.direct.getMessage(stream, { next_by_subj: subject, seq: seq + 1 });
+      const msg = await readStoredMessage(jsm, stream, { next_by_subj: subject, seq: seq + 1 });
       if (!msg) return out;
       out.push({ seq: msg.seq, data: msg.string() });
       seq = msg.seq;

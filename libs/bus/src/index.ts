@@ -5,3 +5,4 @@ export * from './rpc.js';
 export * from './stream-provisioner.js';
 export * from './ordered-reader.js';
 export * from './batch-reader.js';
+export * from './stored-message.js';

@@ -8,7 +8,7 @@ import {
   ListRejectionsQuery,
   type RejectionView,
 } from '#contracts';
-import { Bus } from '#bus';
+import { Bus, readStoredMessage } from '#bus';
 import { ApiDoc } from '../http/api-docs.js';
 
 /**
@@ -33,7 +33,7 @@ export class RejectionsController {
     const items: RejectionView[] = [];
     // Sequences removed by limits or deletes are skipped; the stream's first sequence bounds the walk.
     for (let seq = state.last_seq; seq >= state.first_seq && seq > 0 && items.length < limit; seq--) {
-      const msg = await this.bus.jsm.direct.getMessage(stream, { seq }).catch(() => null);
+      const msg = await readStoredMessage(this.bus.jsm, stream, { seq }).catch(() => null);
       const view = msg ? toView(msg) : undefined;
       if (view) items.push(view);
     }

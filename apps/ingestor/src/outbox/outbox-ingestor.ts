@@ -4,7 +4,7 @@ import { extname, join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createEnvelope, GuardkitError, OUTBOX_ROLES, type OutboxMessagePayload } from '#contracts';
 import type { StoredMsg } from '@nats-io/jetstream';
-import { Bus, EventPublisher } from '#bus';
+import { Bus, EventPublisher, readStoredMessage, type StoredMessageQuery } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import { IngestMetrics } from '../ingest-metrics.js';
@@ -194,19 +194,19 @@ export class OutboxIngestor {
   }
 
   /**
-   * The newest `count` messages of a subject, oldest first, by direct get (no consumer is left behind): from
+   * The newest `count` messages of a subject, oldest first, by message get (no consumer is left behind): from
    * the subject's last message, a range that grows fourfold until it holds `count` of them or the whole stream.
    */
   private async newestOf(subject: string, count: number): Promise<StoredMsg[]> {
     const stream = this.bus.subjects.streamName('outbox');
-    const direct = this.bus.jsm.direct;
-    const last = await direct.getMessage(stream, { last_by_subj: subject });
+    const get = (query: StoredMessageQuery) => readStoredMessage(this.bus.jsm, stream, query);
+    const last = await get({ last_by_subj: subject });
     if (!last) return [];
     for (let span = count; ; span *= 4) {
       const from = Math.max(1, last.seq - span);
       const found: StoredMsg[] = [];
       for (let seq = from; seq <= last.seq;) {
-        const message = await direct.getMessage(stream, { seq, next_by_subj: subject });
+        const message = await get({ seq, next_by_subj: subject });
         if (!message || message.seq > last.seq) break;
         found.push(message);
         seq = message.seq + 1;

@@ -2,7 +2,7 @@ import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { buildEventType, type BuildStatusPayload, createEnvelope } from '#contracts';
-import { Bus, EventPublisher } from '#bus';
+import { Bus, EventPublisher, readStoredMessage } from '#bus';
 import { SETTINGS, type Settings } from '#platform';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import { IngestMetrics } from '../ingest-metrics.js';
@@ -130,7 +130,7 @@ export class ProgressIngestor {
     let previous = this.lastPublished.get(buildId);
     let isFirstEvent = false;
     if (previous === undefined) {
-      const last = await this.bus.jsm.direct.getMessage(this.bus.subjects.streamName('builds'), {
+      const last = await readStoredMessage(this.bus.jsm, this.bus.subjects.streamName('builds'), {
         last_by_subj: subject,
       });
       previous = last?.header.get(CONTENT_HASH_HEADER) ?? '';
