@@ -51,7 +51,23 @@ async function bareLoops(): Promise<number> {
   return performance.now() - start;
 }
 
-async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actions: number }> {
+/** PostgreSQL's count of committed transactions in the benchmark's database (each statement outside one counts). */
+async function commitsSoFar(): Promise<number> {
+  const [row] = await env.query<{ n: string }>(
+    'SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(row?.n ?? NaN);
+}
+
+interface Measured {
+  wallMs: number;
+  latencies: number[];
+  actions: number;
+  /** Transactions committed from the first submit until the services stopped. */
+  commits: number;
+}
+
+async function pipelines(): Promise<Measured> {
   // the orchestrator and the gateway in processes of their own, as they run (and as bench:e2e runs them)
   const port = await freePort();
   const processEnv = { ...env.processEnv(), GATEWAY_PORT: String(port), HOME: home };
@@ -59,15 +75,19 @@ async function pipelines(): Promise<{ wallMs: number; latencies: number[]; actio
     ServiceProcess.start(name, processEnv, profile.nodeArgs),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
+  let measured: Omit<Measured, 'commits'>;
+  let commitsBefore: number;
   try {
-    return await measure(baseUrl);
+    measured = await measure(baseUrl, async () => (commitsBefore = await commitsSoFar()));
   } finally {
     // also when they never became ready: no service outlives the benchmark
     await Promise.all(services.map((service) => service.stop()));
   }
+  // a backend reports its counts when it exits (or idles), so they are read once the services are gone
+  return { ...measured, commits: (await commitsSoFar()) - commitsBefore! };
 }
 
-async function measure(baseUrl: string): Promise<{ wallMs: number; latencies: number[]; actions: number }> {
+async function measure(baseUrl: string, atStart: () => Promise<unknown>): Promise<Omit<Measured, 'commits'>> {
   // ready when the gateway answers a query the orchestrator answers
   await eventually(
     async () => ((await fetch(`${baseUrl}/pipelines?limit=1`).catch(() => undefined))?.ok ? true : undefined),
@@ -88,6 +108,7 @@ async function measure(baseUrl: string): Promise<{ wallMs: number; latencies: nu
   const folders = await Promise.all(Array.from({ length: PIPELINES }, () => client.workspace('bench')));
   const { jsm } = await env.nats();
   const before = (await jsm.streams.info(env.subjects.streamName('builds'))).state.last_seq;
+  await atStart();
   const start = performance.now();
   const runs = await Promise.all(folders.map((cwd) => client.start({ script_text: text, cwd })));
   // One client on all the runs, from before they started (Last-Event-ID): actions that ended before it was
@@ -134,6 +155,9 @@ try {
   );
   console.log(`overhead per action          ${overhead.toFixed(2).padStart(14)} ms   (aim: at most 15 ms)`);
   console.log(`${ours.actions} executions recorded`);
+  console.log(
+    `PostgreSQL commits per action       ${(ours.commits / total).toFixed(1).padStart(7)}      (driver, workers, relay, projections; each lone statement counts)`,
+  );
   console.log(HEADER);
   console.log(row('action end (ended_at) → its SSE event', summarize(ours.latencies)));
   console.log('(aim: p99 at most 50 ms)');
