@@ -27,7 +27,7 @@ import {
 } from './pipeline-action-processor.js';
 import type { PipelineLedger, RunChange } from './pipeline-ledger.js';
 import type { ProgressNote } from './pipeline-progress.js';
-import type { PipelineRepository, PipelineRun } from './pipeline-repository.js';
+import type { ActionRun, PipelineRepository, PipelineRun } from './pipeline-repository.js';
 import { type Move, PipelineWalk, type TaskItem } from './pipeline-walk.js';
 import { workspaceChanges } from './workspace-changes.js';
 
@@ -48,6 +48,12 @@ export interface DriverDeps {
 /** How many times an execution interrupted by something other than a shutdown is tried before the run fails. */
 const MAX_ATTEMPTS = 3;
 
+/** What the driver needs of an execution's record: its state and end, and where its process ran. */
+type ExecutionRecord = Pick<ActionRun, 'state' | 'exitCode' | 'detail'> &
+  Partial<Pick<ActionRun, 'pid' | 'host'>>;
+/** An execution this driver has just recorded, in the transaction that moved the cursor onto it. */
+const JUST_QUEUED: ExecutionRecord = { state: 'queued', exitCode: null, detail: null };
+
 /** The role of an action: its `meta.role`, else its step's block's (SPEC 6.3). */
 export function roleOf(step: AapsStep, action: AapsAction): string {
   const named = action.meta?.role;
@@ -67,6 +73,8 @@ export class PipelineDriver {
   private plan!: PipelinePlan;
   private completed = new Set<string>();
   private runner!: LogSink;
+  /** `seq.attempt` of the execution this driver recorded last: its row is known without reading it. */
+  private recorded?: string;
 
   constructor(
     private readonly deps: DriverDeps,
@@ -285,7 +293,13 @@ export class PipelineDriver {
   ): Promise<PipelineRun> {
     const { seq, attempt } = run.cursor.running!;
     const { ctx, step, action } = move;
-    let row = await this.deps.repo.actionRun(this.runId, seq, attempt);
+    // Read, unless this driver has just recorded it: then it is queued (a cancel meanwhile is the worker's to
+    // find, and its job answers so).
+    let row: ExecutionRecord | undefined =
+      this.recorded === `${seq}.${attempt}`
+        ? JUST_QUEUED
+        : await this.deps.repo.actionRun(this.runId, seq, attempt);
+    this.recorded = undefined;
     // A row running while this replica runs the run's process: a driver started again (after an error) while
     // the job goes on here; wait for it. Otherwise the orchestrator that ran it died.
     if (row?.state === 'running' && !this.deps.executor.isRunning(this.runId)) {
@@ -323,7 +337,9 @@ export class PipelineDriver {
           return null;
         });
       }
-      row = await this.deps.repo.actionRun(this.runId, seq, attempt);
+      // A job's answer with an end is what its worker recorded before answering; any other is read.
+      const ended = result && result.state !== 'queued' && result.state !== 'running';
+      row = ended ? result : await this.deps.repo.actionRun(this.runId, seq, attempt);
       if (row?.state === 'queued' || row?.state === 'running') {
         if (this.stopping) return run;
         if (this.deps.executor.isRunning(this.runId)) {
@@ -398,6 +414,7 @@ export class PipelineDriver {
     attempt: number,
   ): Promise<void> {
     const { ctx, step, action } = move;
+    this.recorded = `${seq}.${attempt}`;
     return this.deps.repo.insertActionRun(
       tx,
       {
