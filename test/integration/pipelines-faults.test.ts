@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -118,7 +118,12 @@ describe('pipelines: the concurrency of a role is never exceeded, over two orche
 
   it('10 pipelines at once: at most 2 tester actions run at a time, and 2 do', async () => {
     const journal = join(env.root, 'journal.txt');
-    const cmd = `echo "+ $(date +%s%N)" >> ${journal}; sleep 0.3; echo "- $(date +%s%N)" >> ${journal}`;
+    const cmd = `echo "+ $(date +%s%N)" >> ${journal}; sleep 0.5; echo "- $(date +%s%N)" >> ${journal}`;
+    // Each action's window opens once its login shell has read its profile. A machine's own profile can take
+    // half a second and vary as much (pyenv's init, on one CI machine), so two actions started together
+    // could show no overlap: the actions get an empty HOME, as a clean account would have.
+    const home = join(env.root, 'home');
+    await mkdir(home);
     const text = [
       'AUTOAPPDEV_PIPELINE 1',
       'TASK {"id":"t1","title":"Check"}',
@@ -128,7 +133,7 @@ describe('pipelines: the concurrency of a role is never exceeded, over two orche
     ].join('\n');
     const runs = await Promise.all(
       Array.from({ length: 10 }, async () =>
-        client.start({ script_text: text, cwd: await client.workspace() }),
+        client.start({ script_text: text, cwd: await client.workspace(), env: { HOME: home } }),
       ),
     );
     for (const runId of runs)
