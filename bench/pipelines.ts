@@ -75,19 +75,19 @@ async function pipelines(): Promise<Measured> {
     ServiceProcess.start(name, processEnv, profile.nodeArgs),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
-  let measured: Omit<Measured, 'commits'>;
-  let commitsBefore: number;
+  let measured: Awaited<ReturnType<typeof measure>>;
   try {
-    measured = await measure(baseUrl, async () => (commitsBefore = await commitsSoFar()));
+    measured = await measure(baseUrl);
   } finally {
     // also when they never became ready: no service outlives the benchmark
     await Promise.all(services.map((service) => service.stop()));
   }
   // a backend reports its counts when it exits (or idles), so they are read once the services are gone
-  return { ...measured, commits: (await commitsSoFar()) - commitsBefore! };
+  const { commitsBefore, ...rest } = measured;
+  return { ...rest, commits: (await commitsSoFar()) - commitsBefore };
 }
 
-async function measure(baseUrl: string, atStart: () => Promise<unknown>): Promise<Omit<Measured, 'commits'>> {
+async function measure(baseUrl: string): Promise<Omit<Measured, 'commits'> & { commitsBefore: number }> {
   // ready when the gateway answers a query the orchestrator answers
   await eventually(
     async () => ((await fetch(`${baseUrl}/pipelines?limit=1`).catch(() => undefined))?.ok ? true : undefined),
@@ -108,7 +108,7 @@ async function measure(baseUrl: string, atStart: () => Promise<unknown>): Promis
   const folders = await Promise.all(Array.from({ length: PIPELINES }, () => client.workspace('bench')));
   const { jsm } = await env.nats();
   const before = (await jsm.streams.info(env.subjects.streamName('builds'))).state.last_seq;
-  await atStart();
+  const commitsBefore = await commitsSoFar();
   const start = performance.now();
   const runs = await Promise.all(folders.map((cwd) => client.start({ script_text: text, cwd })));
   // One client on all the runs, from before they started (Last-Event-ID): actions that ended before it was
@@ -135,7 +135,7 @@ async function measure(baseUrl: string, atStart: () => Promise<unknown>): Promis
     .filter((r) => Number(r.ended_ms) > connectedAt + 100)
     .map((r) => (received.get(`${r.run_id}/${r.action_id}`) ?? NaN) - Number(r.ended_ms))
     .filter((ms) => Number.isFinite(ms));
-  return { wallMs, latencies, actions: rows.length };
+  return { wallMs, latencies, actions: rows.length, commitsBefore };
 }
 
 try {
